@@ -1,0 +1,525 @@
+//! Configuration: the typed shape of `omnigate.toml`, loaded and validated once at start.
+//!
+//! Owns: parsing, unknown-key rejection, cross-field validation and error messages that name the file, the
+//! key and the reason. A till fails fast on bad config; nothing else in omnigate reads the file.
+//! Relative paths in the file are resolved against the file's own directory, so the daemon behaves the same
+//! whatever directory systemd or a developer starts it from.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration that cannot be used: the file, the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A key is missing, unknown, of the wrong type or has an unusable value.
+    #[error("{file}{}: {key}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Line in the file, when known.
+        line: Option<usize>,
+        /// Dotted key, e.g. `scanner.serial.baud`.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this device is.
+    pub device: DeviceConfig,
+    /// The local catalog database.
+    pub catalog: CatalogConfig,
+    /// The barcode scanner.
+    pub scanner: ScannerConfig,
+    /// The display panel.
+    pub display: DisplayConfig,
+    /// Good-read LED and buzzer.
+    #[serde(default)]
+    pub feedback: FeedbackConfig,
+    /// Store-specific barcode rules.
+    #[serde(default)]
+    pub barcode: BarcodeConfig,
+}
+
+/// UI language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Italiano.
+    It,
+    /// English.
+    En,
+}
+
+/// `[device]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Store id as central knows it (letters, digits, `-`, `_`).
+    pub store_id: String,
+    /// Device id, unique in the fleet (letters, digits, `-`, `_`).
+    pub device_id: String,
+    /// Shopper-facing language.
+    pub language: Language,
+    /// Where the catalog database and other state live (systemd's StateDirectory in production).
+    pub state_dir: PathBuf,
+}
+
+/// `[catalog]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// sled page cache in MiB. Set explicitly: sled's default of 1 GiB would swallow a Pi's memory.
+    pub cache_capacity_mb: u64,
+    /// JSON Lines file imported at start when the local catalog is empty (the demo catalog in dev).
+    #[serde(default)]
+    pub seed_file: Option<PathBuf>,
+}
+
+/// Which scanner backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScannerKind {
+    /// Serial (USB CDC-ACM or RS-232), `[scanner.serial]`.
+    Serial,
+    /// USB HID keyboard wedge via evdev, `[scanner.hid]`.
+    Hid,
+    /// One code per line on standard input (development).
+    Stdin,
+}
+
+/// `[scanner]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScannerConfig {
+    /// Backend.
+    pub kind: ScannerKind,
+    /// The same code read again within this window is ignored (a scanner re-reading a label held still).
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
+    /// Longest pause between attempts to reopen an unplugged scanner.
+    #[serde(default = "default_reopen_max_ms")]
+    pub reopen_backoff_max_ms: u64,
+    /// Serial settings (required when `kind = "serial"`).
+    #[serde(default)]
+    pub serial: Option<SerialConfig>,
+    /// HID settings (required when `kind = "hid"`).
+    #[serde(default)]
+    pub hid: Option<HidConfig>,
+}
+
+fn default_debounce_ms() -> u64 {
+    800
+}
+fn default_reopen_max_ms() -> u64 {
+    5000
+}
+
+/// End-of-code marker a serial scanner sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Terminator {
+    /// Carriage return (most scanners' default).
+    Cr,
+    /// Line feed.
+    Lf,
+    /// CR LF.
+    Crlf,
+    /// No terminator: a code ends when the line is quiet for `inter_char_timeout_ms`.
+    None,
+}
+
+/// `[scanner.serial]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialConfig {
+    /// Device path, e.g. `/dev/ttyACM0` or a udev symlink `/dev/omnigate-scanner`.
+    pub path: PathBuf,
+    /// Baud rate.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// End-of-code marker.
+    #[serde(default = "default_terminator")]
+    pub terminator: Terminator,
+    /// Silence after which a partial code is complete (or discarded as noise, with a terminator).
+    #[serde(default = "default_inter_char_ms")]
+    pub inter_char_timeout_ms: u64,
+}
+
+fn default_baud() -> u32 {
+    9600
+}
+fn default_terminator() -> Terminator {
+    Terminator::Cr
+}
+fn default_inter_char_ms() -> u64 {
+    50
+}
+
+/// `[scanner.hid]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HidConfig {
+    /// evdev node, e.g. `/dev/input/by-id/usb-Datalogic_Scanner-event-kbd`.
+    pub device: PathBuf,
+    /// Grab the device so its keystrokes never reach a console or another program.
+    #[serde(default = "default_true")]
+    pub grab: bool,
+    /// Silence after which a partial code without Enter is complete.
+    #[serde(default = "default_inter_char_ms")]
+    pub inter_key_timeout_ms: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Which panel driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PanelKind {
+    /// Sitronix ST7789 over SPI, `[display.spi]`.
+    St7789,
+    /// Ilitek ILI9341 over SPI, `[display.spi]`.
+    Ili9341,
+    /// Solomon SSD1306 128×64 monochrome over I2C, `[display.i2c]`.
+    Ssd1306,
+    /// Headless: every frame written as PNG, `[display.simulator]`.
+    Simulator,
+}
+
+/// `[display]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// Driver.
+    pub kind: PanelKind,
+    /// Rotation in degrees (0, 90, 180, 270) for SPI panels.
+    #[serde(default)]
+    pub rotation: u16,
+    /// SPI panel settings.
+    #[serde(default)]
+    pub spi: Option<SpiPanelConfig>,
+    /// I2C panel settings.
+    #[serde(default)]
+    pub i2c: Option<I2cPanelConfig>,
+    /// Simulator settings.
+    #[serde(default)]
+    pub simulator: Option<SimulatorConfig>,
+}
+
+/// A GPIO line, chosen by chip label (stable across Pi kernels) and line offset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinConfig {
+    /// gpiochip label, e.g. `pinctrl-bcm2711` (Pi 4) or `pinctrl-rp1` (Pi 5).
+    pub chip: String,
+    /// Line offset on that chip (BCM GPIO number on a Pi).
+    pub line: u32,
+    /// The device is on when the line is low.
+    #[serde(default)]
+    pub active_low: bool,
+}
+
+/// `[display.spi]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpiPanelConfig {
+    /// spidev node.
+    pub device: PathBuf,
+    /// SPI clock.
+    #[serde(default = "default_spi_hz")]
+    pub speed_hz: u32,
+    /// Data/command pin.
+    pub dc: PinConfig,
+    /// Reset pin.
+    #[serde(default)]
+    pub reset: Option<PinConfig>,
+    /// Backlight enable pin.
+    #[serde(default)]
+    pub backlight: Option<PinConfig>,
+    /// Panel width in pixels (before rotation).
+    pub width: u16,
+    /// Panel height in pixels (before rotation).
+    pub height: u16,
+    /// Most ST7789 modules need inverted colours.
+    #[serde(default = "default_true")]
+    pub invert_colors: bool,
+}
+
+fn default_spi_hz() -> u32 {
+    40_000_000
+}
+
+/// `[display.i2c]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct I2cPanelConfig {
+    /// i2c-dev node.
+    pub device: PathBuf,
+    /// 7-bit address.
+    #[serde(default = "default_i2c_addr")]
+    pub address: u8,
+}
+
+fn default_i2c_addr() -> u8 {
+    0x3c
+}
+
+/// `[display.simulator]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Where `screen.png` (the frame on screen now) is written.
+    pub output_dir: PathBuf,
+    /// Width in pixels.
+    #[serde(default = "default_sim_w")]
+    pub width: u32,
+    /// Height in pixels.
+    #[serde(default = "default_sim_h")]
+    pub height: u32,
+}
+
+fn default_sim_w() -> u32 {
+    240
+}
+fn default_sim_h() -> u32 {
+    320
+}
+
+/// Which feedback backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedbackKind {
+    /// LED and buzzer on GPIO lines.
+    Gpio,
+    /// Logged only (development, tests).
+    #[default]
+    Simulated,
+}
+
+/// `[feedback]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackConfig {
+    /// Backend.
+    #[serde(default)]
+    pub kind: FeedbackKind,
+    /// Good-read LED.
+    #[serde(default)]
+    pub led: Option<PinConfig>,
+    /// Buzzer (active buzzer: on = sound).
+    #[serde(default)]
+    pub buzzer: Option<PinConfig>,
+}
+
+/// `[barcode]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarcodeConfig {
+    /// Restricted-circulation variable-measure templates, tried in order.
+    #[serde(default = "default_vm_templates")]
+    pub variable_measure: Vec<VariableMeasureTemplate>,
+    /// Store-issued codes (loyalty cards, staff badges, online-order codes).
+    #[serde(default)]
+    pub store_codes: Vec<StoreCodePattern>,
+}
+
+impl Default for BarcodeConfig {
+    fn default() -> Self {
+        BarcodeConfig { variable_measure: default_vm_templates(), store_codes: Vec::new() }
+    }
+}
+
+fn default_vm_templates() -> Vec<VariableMeasureTemplate> {
+    vec![VariableMeasureTemplate { template: "2IIIIIIPPPPPC".into() }]
+}
+
+/// One variable-measure layout over the 13 digits of an EAN-13.
+///
+/// Letters: digits are the literal prefix, `I` item code, `P` price in cents, `W` weight in grams,
+/// `V` price/weight verifier digit (GS1 GenSpecs §7.9), `C` the EAN-13 check digit. Example (Italy):
+/// `2IIIIIIPPPPPC`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableMeasureTemplate {
+    /// The layout.
+    pub template: String,
+}
+
+/// What a store-issued code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreCodeKind {
+    /// Loyalty card.
+    Loyalty,
+    /// Staff badge.
+    Staff,
+    /// Online-order collection code.
+    Order,
+}
+
+/// A store-issued code: literal characters, `#` any digit, `?` any letter or digit, `*` any number of
+/// letters or digits. What the wildcards match is the id (card number, staff id, order id).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreCodePattern {
+    /// What the code is.
+    pub kind: StoreCodeKind,
+    /// The pattern, e.g. `2990#########` or `ORD-*`.
+    pub pattern: String,
+}
+
+impl Config {
+    /// Reads, parses and validates `file`. Relative paths are resolved against the file's directory.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let mut cfg = Config::parse(&text, file)?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text; `file` is only used in error messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let reason = inner.message().trim().to_string();
+            // serde reports a missing or unknown field at its parent table: name the field itself.
+            for prefix in ["missing field `", "unknown field `"] {
+                if let Some(rest) = reason.strip_prefix(prefix) {
+                    if let Some(name) = rest.split('`').next() {
+                        key = if key == "." || key.is_empty() {
+                            name.to_string()
+                        } else if key.ends_with(name) {
+                            key
+                        } else {
+                            format!("{key}.{name}")
+                        };
+                    }
+                }
+            }
+            if key == "." {
+                key = "(top level)".into();
+            }
+            ConfigError::Invalid { file: file.to_path_buf(), line, key, reason }
+        })?;
+        cfg.validate().map_err(|(key, reason)| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            line: None,
+            key,
+            reason,
+        })?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.device.state_dir);
+        if let Some(p) = self.catalog.seed_file.as_mut() {
+            fix(p);
+        }
+        if let Some(s) = self.display.simulator.as_mut() {
+            fix(&mut s.output_dir);
+        }
+    }
+
+    /// Cross-field rules serde cannot express. Returns (key, reason).
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, r: &str| Err((k.to_string(), r.to_string()));
+        for (key, v) in [("device.store_id", &self.device.store_id), ("device.device_id", &self.device.device_id)] {
+            // Ids end up in MQTT topic names and receipt numbers: keep them to a safe alphabet.
+            if v.is_empty() || v.len() > 64 {
+                return err(key, "must be 1 to 64 characters");
+            }
+            if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return err(key, "may only contain letters, digits, '-' and '_'");
+            }
+        }
+        if !(1..=1024).contains(&self.catalog.cache_capacity_mb) {
+            return err("catalog.cache_capacity_mb", "must be between 1 and 1024");
+        }
+        if self.scanner.debounce_ms > 10_000 {
+            return err("scanner.debounce_ms", "must be at most 10000 (10 s)");
+        }
+        if !(100..=600_000).contains(&self.scanner.reopen_backoff_max_ms) {
+            return err("scanner.reopen_backoff_max_ms", "must be between 100 and 600000");
+        }
+        match self.scanner.kind {
+            ScannerKind::Serial => match &self.scanner.serial {
+                None => return err("scanner.serial", "required when scanner.kind = \"serial\""),
+                Some(s) => {
+                    if !(1200..=4_000_000).contains(&s.baud) {
+                        return err("scanner.serial.baud", "must be between 1200 and 4000000");
+                    }
+                    if !(5..=2000).contains(&s.inter_char_timeout_ms) {
+                        return err("scanner.serial.inter_char_timeout_ms", "must be between 5 and 2000");
+                    }
+                }
+            },
+            ScannerKind::Hid => match &self.scanner.hid {
+                None => return err("scanner.hid", "required when scanner.kind = \"hid\""),
+                Some(h) => {
+                    if !(5..=2000).contains(&h.inter_key_timeout_ms) {
+                        return err("scanner.hid.inter_key_timeout_ms", "must be between 5 and 2000");
+                    }
+                }
+            },
+            ScannerKind::Stdin => {}
+        }
+        if !matches!(self.display.rotation, 0 | 90 | 180 | 270) {
+            return err("display.rotation", "must be 0, 90, 180 or 270");
+        }
+        match self.display.kind {
+            PanelKind::St7789 | PanelKind::Ili9341 => match &self.display.spi {
+                None => return err("display.spi", "required for an SPI panel (st7789, ili9341)"),
+                Some(s) => {
+                    if s.width == 0 || s.height == 0 || s.width > 480 || s.height > 480 {
+                        return err("display.spi.width", "width and height must be 1 to 480 pixels");
+                    }
+                }
+            },
+            PanelKind::Ssd1306 => {
+                if self.display.i2c.is_none() {
+                    return err("display.i2c", "required when display.kind = \"ssd1306\"");
+                }
+            }
+            PanelKind::Simulator => match &self.display.simulator {
+                None => return err("display.simulator", "required when display.kind = \"simulator\""),
+                Some(s) => {
+                    if !(64..=1024).contains(&s.width) || !(64..=1024).contains(&s.height) {
+                        return err("display.simulator.width", "width and height must be 64 to 1024 pixels");
+                    }
+                }
+            },
+        }
+        if self.feedback.kind == FeedbackKind::Gpio && self.feedback.led.is_none() && self.feedback.buzzer.is_none()
+        {
+            return err("feedback", "kind = \"gpio\" needs at least one of led, buzzer");
+        }
+        crate::barcode::Rules::from_config(&self.barcode)
+            .map_err(|e| (format!("barcode.{}", e.key), e.reason))?;
+        Ok(())
+    }
+}

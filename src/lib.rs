@@ -1,0 +1,25 @@
+//! omnigate: the in-store edge daemon behind the self-checkout station and the product-information kiosk.
+//!
+//! The library holds everything; `main.rs` only parses the command line and calls in here.
+//! Layout follows "pure core, thin edges":
+//! - pure domain, no I/O: [`barcode`], [`money`], [`catalog`] (types, import parsing, search folding),
+//!   [`kiosk`] (what the screen shows for a scan), [`ui`] (drawing onto any `DrawTarget`);
+//! - edges behind small traits: [`storage`] (the only module that names sled), [`scanner`], [`display`],
+//!   [`feedback`], [`gpio`];
+//! - wiring: [`config`] (load and validate once) and [`daemon`] (tasks, shutdown, systemd notifications).
+#![deny(missing_docs)]
+
+pub mod barcode;
+pub mod bench;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod display;
+pub mod feedback;
+pub mod gpio;
+pub mod kiosk;
+pub mod money;
+pub mod scanner;
+pub mod storage;
+pub mod ui;

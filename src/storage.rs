@@ -1,0 +1,1 @@
+//! Durable storage: the only module that names sled. (stub)
