@@ -219,6 +219,13 @@ pub struct DisplayConfig {
     /// Simulator settings.
     #[serde(default)]
     pub simulator: Option<SimulatorConfig>,
+    /// A result screen (product, not found, invalid) goes back to the attract screen after this many seconds.
+    #[serde(default = "default_idle_after_s")]
+    pub idle_after_s: u64,
+}
+
+fn default_idle_after_s() -> u64 {
+    15
 }
 
 /// A GPIO line, chosen by chip label (stable across Pi kernels) and line offset.
@@ -340,12 +347,17 @@ pub struct BarcodeConfig {
 
 impl Default for BarcodeConfig {
     fn default() -> Self {
-        BarcodeConfig { variable_measure: default_vm_templates(), store_codes: Vec::new() }
+        BarcodeConfig {
+            variable_measure: default_vm_templates(),
+            store_codes: Vec::new(),
+        }
     }
 }
 
 fn default_vm_templates() -> Vec<VariableMeasureTemplate> {
-    vec![VariableMeasureTemplate { template: "2IIIIIIPPPPPC".into() }]
+    vec![VariableMeasureTemplate {
+        template: "2IIIIIIPPPPPC".into(),
+    }]
 }
 
 /// One variable-measure layout over the 13 digits of an EAN-13.
@@ -386,8 +398,10 @@ pub struct StoreCodePattern {
 impl Config {
     /// Reads, parses and validates `file`. Relative paths are resolved against the file's directory.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
         let mut cfg = Config::parse(&text, file)?;
         let base = file.parent().unwrap_or(Path::new("."));
         cfg.resolve_paths(base);
@@ -400,7 +414,13 @@ impl Config {
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let mut key = e.path().to_string();
             let inner = e.into_inner();
-            let line = inner.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = inner.span().map(|s| {
+                text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+                    + 1
+            });
             let reason = inner.message().trim().to_string();
             // serde reports a missing or unknown field at its parent table: name the field itself.
             for prefix in ["missing field `", "unknown field `"] {
@@ -419,7 +439,12 @@ impl Config {
             if key == "." {
                 key = "(top level)".into();
             }
-            ConfigError::Invalid { file: file.to_path_buf(), line, key, reason }
+            ConfigError::Invalid {
+                file: file.to_path_buf(),
+                line,
+                key,
+                reason,
+            }
         })?;
         cfg.validate().map_err(|(key, reason)| ConfigError::Invalid {
             file: file.to_path_buf(),
@@ -448,7 +473,10 @@ impl Config {
     /// Cross-field rules serde cannot express. Returns (key, reason).
     fn validate(&self) -> Result<(), (String, String)> {
         let err = |k: &str, r: &str| Err((k.to_string(), r.to_string()));
-        for (key, v) in [("device.store_id", &self.device.store_id), ("device.device_id", &self.device.device_id)] {
+        for (key, v) in [
+            ("device.store_id", &self.device.store_id),
+            ("device.device_id", &self.device.device_id),
+        ] {
             // Ids end up in MQTT topic names and receipt numbers: keep them to a safe alphabet.
             if v.is_empty() || v.len() > 64 {
                 return err(key, "must be 1 to 64 characters");
@@ -457,8 +485,9 @@ impl Config {
                 return err(key, "may only contain letters, digits, '-' and '_'");
             }
         }
-        if !(1..=1024).contains(&self.catalog.cache_capacity_mb) {
-            return err("catalog.cache_capacity_mb", "must be between 1 and 1024");
+        // The service unit caps memory at 128 MB (MemoryMax): the cache must leave room for everything else.
+        if !(1..=64).contains(&self.catalog.cache_capacity_mb) {
+            return err("catalog.cache_capacity_mb", "must be between 1 and 64");
         }
         if self.scanner.debounce_ms > 10_000 {
             return err("scanner.debounce_ms", "must be at most 10000 (10 s)");
@@ -488,6 +517,9 @@ impl Config {
             },
             ScannerKind::Stdin => {}
         }
+        if !(1..=600).contains(&self.display.idle_after_s) {
+            return err("display.idle_after_s", "must be between 1 and 600");
+        }
         if !matches!(self.display.rotation, 0 | 90 | 180 | 270) {
             return err("display.rotation", "must be 0, 90, 180 or 270");
         }
@@ -514,12 +546,10 @@ impl Config {
                 }
             },
         }
-        if self.feedback.kind == FeedbackKind::Gpio && self.feedback.led.is_none() && self.feedback.buzzer.is_none()
-        {
+        if self.feedback.kind == FeedbackKind::Gpio && self.feedback.led.is_none() && self.feedback.buzzer.is_none() {
             return err("feedback", "kind = \"gpio\" needs at least one of led, buzzer");
         }
-        crate::barcode::Rules::from_config(&self.barcode)
-            .map_err(|e| (format!("barcode.{}", e.key), e.reason))?;
+        crate::barcode::Rules::from_config(&self.barcode).map_err(|e| (format!("barcode.{}", e.key), e.reason))?;
         Ok(())
     }
 }

@@ -50,21 +50,39 @@ pub struct OutputLine {
 /// Requests `cfg` as an output, initially off.
 pub fn open_output(cfg: &PinConfig) -> Result<OutputLine, GpioError> {
     let mut labels = Vec::new();
-    let chips = gpio_cdev::chips().map_err(|source| GpioError::Line { chip: cfg.chip.clone(), line: cfg.line, source })?;
+    let chips = gpio_cdev::chips().map_err(|source| GpioError::Line {
+        chip: cfg.chip.clone(),
+        line: cfg.line,
+        source,
+    })?;
     for chip in chips {
         let Ok(mut chip) = chip else { continue };
         if chip.label() != cfg.chip {
             labels.push(chip.label().to_string());
             continue;
         }
-        let wrap = |source| GpioError::Line { chip: cfg.chip.clone(), line: cfg.line, source };
+        let wrap = |source| GpioError::Line {
+            chip: cfg.chip.clone(),
+            line: cfg.line,
+            source,
+        };
         let line = chip.get_line(cfg.line).map_err(wrap)?;
         let off = u8::from(cfg.active_low);
         let handle = line.request(LineRequestFlags::OUTPUT, off, "omnigate").map_err(wrap)?;
         let pin = CdevPin::new(handle).map_err(wrap)?;
-        return Ok(OutputLine { pin, active_low: cfg.active_low });
+        return Ok(OutputLine {
+            pin,
+            active_low: cfg.active_low,
+        });
     }
-    Err(GpioError::NoChip { label: cfg.chip.clone(), found: if labels.is_empty() { "none".into() } else { labels.join(", ") } })
+    Err(GpioError::NoChip {
+        label: cfg.chip.clone(),
+        found: if labels.is_empty() {
+            "none".into()
+        } else {
+            labels.join(", ")
+        },
+    })
 }
 
 impl OutputLine {

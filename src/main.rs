@@ -1,1 +1,72 @@
-fn main() {}
+//! `omnigate` binary: parse the command line, set up logging, dispatch into the library. Nothing else.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use omnigate::cli::{self, Cli, Command};
+use omnigate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("omnigate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    Ok(match cli.command {
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                // Two workers: the Pi has four cores, and the work is I/O-bound.
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(async {
+                // Handlers are installed before the daemon can say READY=1: a stop right after start must be
+                // graceful, not the default SIGTERM action.
+                let shutdown = shutdown_signal().context("installing SIGTERM/SIGINT handlers")?;
+                omnigate::daemon::run(cfg, shutdown).await.context("daemon")
+            })?;
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig { file } => cli::check_config(&file)?,
+        Command::Barcode { input, config } => cli::barcode(input.as_deref(), config.as_deref())?,
+        Command::Catalog { config, action } => cli::catalog(&config, &action)?,
+        Command::Bench { which, products } => omnigate::bench::run(which, products)?,
+    })
+}
+
+/// Installs the SIGTERM (systemd stop) and SIGINT (Ctrl-C) handlers now; the future completes on the first.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+        }
+    })
+}
+
+/// Logs to stderr; under systemd (JOURNAL_STREAM set) without timestamps or colours, journald adds its own.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}

@@ -61,6 +61,13 @@ impl Gtin {
         Ok(Gtin(out))
     }
 
+    /// Wraps 14 ASCII digits whose check digit the caller has verified.
+    pub(crate) fn from_digits(digits: [u8; 14]) -> Gtin {
+        debug_assert!(digits.iter().all(u8::is_ascii_digit));
+        debug_assert_eq!(check_digit(&digits[..13]), digits[13] - b'0');
+        Gtin(digits)
+    }
+
     /// The 14 digits.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits are ever stored.
@@ -76,8 +83,8 @@ impl Gtin {
     /// EAN-8 when the first six are 0, otherwise the 14 digits.
     pub fn display_form(&self) -> &str {
         let s = self.as_str();
-        if s.starts_with("000000") {
-            &s[6..]
+        if let Some(ean8) = s.strip_prefix("000000") {
+            ean8
         } else if let Some(rest) = s.strip_prefix('0') {
             rest
         } else {

@@ -4,6 +4,8 @@
 //!
 //! CONTRACT: [`Product`], [`Unit`], [`Promotion`], [`PromotionKind`], [`CatalogStore`], [`ImportSummary`],
 //! [`import`].
+//!
+//! Must never do I/O beyond reading lines from a caller-supplied reader, and never name the database.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +23,10 @@ pub enum Unit {
 }
 
 /// A promotion attached to a product.
+///
+/// Unknown fields are refused by [`PromotionKind`], not here: serde's `deny_unknown_fields` on a struct with a
+/// `flatten`ed field refuses every field of the flattened part (even `type`), so it must sit on the enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Promotion {
     /// Central's promotion id.
     pub id: String,
@@ -35,7 +39,7 @@ pub struct Promotion {
 
 /// What a promotion does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PromotionKind {
     /// Percent off the unit price.
     PercentOff {
@@ -66,12 +70,16 @@ pub enum PromotionKind {
     },
 }
 
-/// A product as stored.
+/// A product as stored. Its serde form is also the JSON Lines import format (see [`import`]); unknown fields
+/// are refused so that a misspelt `price_cent` is an error, not a silently missing price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Product {
     /// Stock-keeping unit, the primary key.
     pub sku: String,
-    /// Every GTIN that identifies the product (several pack variants, old and new codes).
+    /// Every GTIN that identifies the product (several pack variants, old and new codes). May be empty for
+    /// loose items found by `item_code`.
+    #[serde(default)]
     pub gtins: Vec<Gtin>,
     /// Scale item code for variable-measure labels (the `I` digits of the template).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,16 +148,26 @@ pub enum StoreError {
 }
 
 /// Result of an import.
+///
+/// An import is all-or-nothing: when `rejected` is not empty nothing was applied, `imported` and `updated`
+/// are 0 and `version` is the unchanged version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {
     /// New products.
     pub imported: u64,
     /// Products that existed and were replaced.
     pub updated: u64,
-    /// Lines refused, with line number and reason.
+    /// Lines refused, with line number (1-based) and reason, in file order.
     pub rejected: Vec<(u64, String)>,
     /// Catalog version after the import.
     pub version: u64,
+}
+
+impl ImportSummary {
+    /// Whether the import was applied (no line was rejected).
+    pub fn applied(&self) -> bool {
+        self.rejected.is_empty()
+    }
 }
 
 /// Read access to the catalog, as the kiosk needs it.
@@ -165,8 +183,11 @@ pub trait CatalogStore: Send + Sync {
     fn version(&self) -> Result<u64, StoreError>;
     /// Number of products.
     fn len(&self) -> Result<u64, StoreError>;
+    /// Whether the catalog has no product (the daemon seeds it then).
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
 }
 
-pub mod import {
-    //! JSON Lines import format: one [`super::Product`] per line (stub, see helper).
-}
+pub mod import;
+pub mod search;

@@ -5,6 +5,12 @@
 //! CONTRACT: [`Frame`], [`Screen`], [`ProductView`], [`render`] (RGB565, any size ≥ 128×128, portrait or
 //! landscape), [`render_mono`] (128×64 monochrome for SSD1306).
 
+mod draw;
+pub mod fit;
+mod mono;
+mod screens;
+pub mod text;
+
 use embedded_graphics::pixelcolor::{BinaryColor, Rgb565};
 use embedded_graphics::prelude::*;
 
@@ -66,8 +72,7 @@ pub struct ProductView {
 
 /// Draws `frame` in `lang` onto an RGB565 target, filling it whole.
 pub fn render<D: DrawTarget<Color = Rgb565>>(frame: &Frame, lang: Language, target: &mut D) -> Result<(), D::Error> {
-    let _ = (frame, lang);
-    target.clear(Rgb565::WHITE)
+    screens::render(frame, lang, target)
 }
 
 /// Draws `frame` in `lang` onto a 128×64 monochrome target (SSD1306).
@@ -76,6 +81,5 @@ pub fn render_mono<D: DrawTarget<Color = BinaryColor>>(
     lang: Language,
     target: &mut D,
 ) -> Result<(), D::Error> {
-    let _ = (frame, lang);
-    target.clear(BinaryColor::Off)
+    mono::render(frame, lang, target)
 }
