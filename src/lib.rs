@@ -21,5 +21,6 @@ pub mod gpio;
 pub mod kiosk;
 pub mod money;
 pub mod scanner;
+pub mod snapshot;
 pub mod storage;
 pub mod ui;

@@ -380,3 +380,24 @@ fn the_demo_catalog_imports_cleanly_and_shows_every_feature() {
     assert!(products.iter().any(|p| p.stock == 0), "an item out of stock");
     assert!(!store.search("caffe", 20).expect("search").is_empty());
 }
+
+#[test]
+fn a_lost_or_damaged_snapshot_is_rebuilt_at_open_with_the_current_prices() {
+    let fx = Fixture::new();
+    {
+        let store = fx.open();
+        import(&store, &fx.file("a.jsonl", &[CAFFE, CEREALI]));
+        import(&store, &fx.file("b.jsonl", &[&CAFFE.replace("399", "349")]));
+    }
+    let index = fx.db().join("catalog.snap");
+    assert!(index.exists(), "the snapshot sits beside the database");
+    std::fs::write(&index, b"garbage").expect("damage the snapshot");
+    {
+        let store = fx.open();
+        assert_eq!(price_of(&store, "8000070012349"), Some(349));
+        assert_eq!(price_of(&store, "038000001208"), Some(299));
+    }
+    std::fs::remove_file(&index).expect("lose the snapshot");
+    let store = fx.open();
+    assert_eq!(price_of(&store, "8000070099999"), Some(349));
+}

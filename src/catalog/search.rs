@@ -78,7 +78,7 @@ fn truncate(w: &str, max: usize) -> &str {
 }
 
 /// Every distinct word a product can be found by (name, brand and description), sorted, joined by spaces:
-/// what the storage layer keeps per product and [`matches()`] reads.
+/// what [`matches()`] reads.
 pub fn index_text(p: &Product) -> String {
     let mut set = BTreeSet::new();
     for text in [&p.name, &p.brand, &p.description] {
