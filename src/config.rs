@@ -178,9 +178,29 @@ pub struct HidConfig {
     /// Grab the device so its keystrokes never reach a console or another program.
     #[serde(default = "default_true")]
     pub grab: bool,
-    /// Silence after which a partial code without Enter is complete.
+    /// End-of-code key the scanner is programmed to send.
+    #[serde(default = "default_hid_terminator")]
+    pub terminator: HidTerminator,
+    /// Silence after which a partial code is discarded (terminator `enter` or `tab`: a USB stall must not turn
+    /// a cut EAN-13 into a valid EAN-8) or complete (terminator `none`).
     #[serde(default = "default_inter_char_ms")]
     pub inter_key_timeout_ms: u64,
+}
+
+/// End-of-code key of a USB HID scanner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HidTerminator {
+    /// Enter or keypad Enter (most scanners' factory setting).
+    Enter,
+    /// Tab.
+    Tab,
+    /// No suffix: a code ends after `inter_key_timeout_ms` of silence.
+    None,
+}
+
+fn default_hid_terminator() -> HidTerminator {
+    HidTerminator::Enter
 }
 
 fn default_true() -> bool {
