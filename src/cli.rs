@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::barcode::{self, Rules};
 use crate::catalog::CatalogStore;
 use crate::config::{BarcodeConfig, Config};
-use crate::storage::ImportProgress;
+use crate::storage::{ImportProgress, Storage};
 
 /// omnigate: in-store kiosk and self-checkout daemon.
 #[derive(Debug, Parser)]
@@ -59,7 +59,7 @@ pub enum Command {
         #[arg(value_enum)]
         which: Option<crate::bench::Which>,
         /// Catalog size for lookup, import and start-up measurements.
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
         products: u64,
     },
 }
@@ -173,7 +173,11 @@ fn read_line_capped(r: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> std
 /// `omnigate catalog …`
 pub fn catalog(config: &Path, action: &CatalogAction) -> Result<ExitCode, CliError> {
     let cfg = Config::load(config)?;
-    let storage = crate::daemon::open_catalog(&cfg).map_err(|e| CliError::Catalog(e.to_string()))?;
+    // Never moves a database aside (the daemon alone decides that): a catalog locked by a starting daemon, say,
+    // is reported and left as it is.
+    let dir = cfg.device.state_dir.join("catalog");
+    let storage = Storage::open(&dir, cfg.catalog.cache_capacity_mb * 1024 * 1024)
+        .map_err(|e| CliError::Catalog(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     match action {
         CatalogAction::Import { file } => {
@@ -218,12 +222,7 @@ pub fn catalog(config: &Path, action: &CatalogAction) -> Result<ExitCode, CliErr
                     return Ok(ExitCode::from(2));
                 }
             };
-            let found = match (&scan.gtin, &scan.item) {
-                (Some(g), _) => storage.by_gtin(g),
-                (None, Some(i)) => storage.by_item_code(i),
-                _ => Ok(None),
-            }
-            .map_err(|e| CliError::Catalog(e.to_string()))?;
+            let found = crate::kiosk::lookup(&scan, &storage).map_err(|e| CliError::Catalog(e.to_string()))?;
             match found {
                 Some(p) => {
                     let json = serde_json::to_string_pretty(&p).map_err(|e| CliError::Catalog(e.to_string()))?;

@@ -19,6 +19,7 @@ use crate::display::{self, Panel};
 use crate::feedback::Feedback;
 use crate::kiosk::{Kiosk, Reaction};
 use crate::scanner::{self, ScanEvent};
+use crate::snapshot::FollowedSnapshot;
 use crate::storage::Storage;
 
 /// How long tasks get to finish after a shutdown request; below systemd's TimeoutStopSec (10 s in the unit).
@@ -35,6 +36,9 @@ pub enum DaemonError {
         /// Why.
         reason: String,
     },
+    /// The start-up task failed to run.
+    #[error("start-up: {0}")]
+    Setup(String),
     /// The seed catalog could not be imported.
     #[error("seed catalog {file}: {reason}")]
     Seed {
@@ -57,12 +61,26 @@ pub enum DaemonError {
 /// Runs the kiosk until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let started = Instant::now();
-    let storage = open_catalog(&cfg)?;
-    seed_if_empty(&cfg, &storage)?;
-    // The kiosk reads the committed catalog's snapshot; sled is needed only to apply an import, and closing it
-    // returns its page table (about 10 MB at 100 000 products) to the kiosk's memory budget.
-    let catalog = storage.snapshot();
-    drop(storage);
+    tokio::pin!(shutdown);
+    // Opening sled and importing a seed catalog block (file I/O, many fsyncs): off the async workers, and a stop
+    // request during them is honoured at once (an interrupted import is finished or discarded at the next open).
+    let setup_cfg = cfg.clone();
+    // The kiosk reads the committed catalog's snapshot; sled is needed only to apply an import, so it is closed
+    // when the task ends. That returns its page table (about 10 MB at 100 000 products) to the kiosk's memory
+    // budget, and lets `omnigate catalog import` run while the kiosk serves shoppers.
+    let setup = tokio::task::spawn_blocking(move || -> Result<_, DaemonError> {
+        let storage = open_catalog(&setup_cfg)?;
+        seed_if_empty(&setup_cfg, &storage)?;
+        Ok((storage.snapshot(), storage.snapshot_path()))
+    });
+    let (snapshot, snapshot_path) = tokio::select! {
+        _ = &mut shutdown => {
+            tracing::info!("stop requested while opening the catalog");
+            return Ok(());
+        }
+        r = setup => r.map_err(|e| DaemonError::Setup(e.to_string()))??,
+    };
+    let catalog = FollowedSnapshot::new(snapshot_path, snapshot);
     let rules = Rules::from_config(&cfg.barcode)?;
     let panel = display::open(&cfg.display, cfg.device.language)?;
 
@@ -73,53 +91,50 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 
     // No uplink yet: the kiosk is offline (and says so) until the MQTT link reports otherwise.
     let kiosk = Kiosk::new(rules, true);
-    let products = catalog.len().unwrap_or(0);
-    let version = catalog.version();
     tracing::info!(
         store = %cfg.device.store_id,
         device = %cfg.device.device_id,
-        products,
-        catalog_version = version,
+        products = catalog.current().len().unwrap_or(0),
+        catalog_version = catalog.current().version(),
         ms = started.elapsed().as_millis() as u64,
         "ready"
     );
     let loop_result = run_loop(
         LoopParts {
             kiosk,
-            catalog: &*catalog,
+            catalog,
             panel,
             feedback: feedback.clone(),
             scan_rx,
             idle_after: Duration::from_secs(cfg.display.idle_after_s),
             watchdog: sd_notify::watchdog_enabled(),
         },
-        shutdown,
+        &mut shutdown,
     )
     .await;
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("shutting down");
     cancel.cancel();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, scanner_task).await.is_err() {
-        tracing::warn!("scanner task did not stop within the deadline");
-    }
-    // The buzzer must be off before the process exits, never left sounding.
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, feedback.stopped())
-        .await
-        .is_err()
-    {
-        tracing::warn!("feedback outputs did not switch off within the deadline");
+    // One deadline for everything, below systemd's TimeoutStopSec. The buzzer must be off before the process
+    // exits, never left sounding.
+    let stopped = async {
+        let _ = scanner_task.await;
+        feedback.stopped().await;
+    };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, stopped).await.is_err() {
+        tracing::warn!("tasks did not stop within the shutdown deadline");
     }
     tracing::info!("stopped");
     loop_result
 }
 
 /// Everything the event loop drives.
-pub struct LoopParts<'a> {
+pub struct LoopParts {
     /// Screen decisions.
     pub kiosk: Kiosk,
-    /// Product lookups.
-    pub catalog: &'a dyn CatalogStore,
+    /// Product lookups, following imports made while the kiosk runs.
+    pub catalog: FollowedSnapshot,
     /// Where frames go.
     pub panel: Box<dyn Panel>,
     /// LED and buzzer.
@@ -134,10 +149,10 @@ pub struct LoopParts<'a> {
 
 /// The event loop: scanner events and timers in, frames and signals out. Tells systemd READY=1 once the first
 /// frame is on the panel.
-pub async fn run_loop(parts: LoopParts<'_>, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
     let LoopParts {
         mut kiosk,
-        catalog,
+        mut catalog,
         mut panel,
         feedback,
         mut scan_rx,
@@ -147,8 +162,11 @@ pub async fn run_loop(parts: LoopParts<'_>, shutdown: impl Future<Output = ()>) 
     show(panel.as_mut(), Some(kiosk.frame().clone()));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-    // Ping at half the interval so one slow frame push never trips the watchdog.
-    let ping_every = watchdog.map(|w| w / 2).unwrap_or(Duration::from_secs(3600));
+    // Ping at half the interval so one slow frame push never trips the watchdog. WATCHDOG_USEC=0 means none.
+    let watchdog = watchdog.filter(|w| !w.is_zero());
+    let ping_every = watchdog
+        .map(|w| (w / 2).max(Duration::from_millis(1)))
+        .unwrap_or(Duration::from_secs(3600));
     let mut ping = tokio::time::interval(ping_every);
     let mut idle_deadline: Option<Instant> = None;
     let mut scanner_open = true;
@@ -163,7 +181,11 @@ pub async fn run_loop(parts: LoopParts<'_>, shutdown: impl Future<Output = ()>) 
         let reaction: Reaction = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             ev = scan_rx.recv(), if scanner_open => match ev {
-                Some(ev) => kiosk.on_scanner(&ev, catalog),
+                Some(ev) => {
+                    // One stat per scan: a catalog imported meanwhile is what the shopper sees.
+                    catalog.refresh();
+                    kiosk.on_scanner(&ev, catalog.current())
+                }
                 None => {
                     // The scanner task ended (only happens on shutdown); keep serving until told to stop.
                     scanner_open = false;
@@ -211,14 +233,21 @@ fn catalog_dir(cfg: &Config) -> PathBuf {
     cfg.device.state_dir.join("catalog")
 }
 
-/// Opens the catalog database. A database sled cannot open (it may refuse after some abrupt stops, sled#1533)
-/// is moved aside rather than crash-looping the service: the kiosk then starts with the seed catalog, and
-/// the damaged copy stays for support to inspect.
+/// Opens the catalog database. A *damaged* database (sled may panic or report corruption after some abrupt
+/// stops, sled#1533) is moved aside rather than crash-looping the service: the kiosk then starts with the seed
+/// catalog (central resends the catalog once connected), and the damaged copy stays for support to inspect.
 pub fn open_catalog(cfg: &Config) -> Result<Storage, DaemonError> {
     let dir = catalog_dir(cfg);
     let cache = cfg.catalog.cache_capacity_mb * 1024 * 1024;
     match Storage::open(&dir, cache) {
         Ok(s) => Ok(s),
+        Err(first) if !first.is_damaged_database() => {
+            // Locked by another process, permissions, a newer layout: never a reason to touch the catalog.
+            Err(DaemonError::Catalog {
+                dir: dir.clone(),
+                reason: first.to_string(),
+            })
+        }
         Err(first) => {
             let aside = move_aside(&dir).map_err(|e| DaemonError::Catalog {
                 dir: dir.clone(),

@@ -140,8 +140,8 @@ impl Kiosk {
                     (None, Signal::GoodRead)
                 }
                 _ => {
-                    let code = shown_code(&scan, bytes);
-                    tracing::info!(code = %code, "product not found");
+                    let code = shown_code(&scan);
+                    tracing::info!(code = %code, kind = ?scan.kind, len = bytes.len(), "product not found");
                     (Some(Screen::NotFound { code }), Signal::NotFound)
                 }
             },
@@ -150,7 +150,7 @@ impl Kiosk {
                 tracing::error!(error = %e, "catalog lookup failed");
                 (
                     Some(Screen::NotFound {
-                        code: shown_code(&scan, bytes),
+                        code: shown_code(&scan),
                     }),
                     Signal::NotFound,
                 )
@@ -159,8 +159,8 @@ impl Kiosk {
     }
 }
 
-/// Finds the product a scan refers to.
-fn lookup(scan: &Scan, catalog: &dyn CatalogStore) -> Result<Option<Product>, StoreError> {
+/// Finds the product a scan refers to (by GTIN, or by item code for a weighed label); store codes are not products.
+pub fn lookup(scan: &Scan, catalog: &dyn CatalogStore) -> Result<Option<Product>, StoreError> {
     match scan.kind {
         Kind::VariableMeasure => match &scan.item {
             Some(item) => catalog.by_item_code(item),
@@ -174,16 +174,14 @@ fn lookup(scan: &Scan, catalog: &dyn CatalogStore) -> Result<Option<Product>, St
     }
 }
 
-/// The code as a shopper can compare it with the label: the GTIN in its printed form, else the raw input.
-fn shown_code(scan: &Scan, bytes: &[u8]) -> String {
+/// The code as a shopper can compare it with the label: the GTIN in its printed form, or the scale item code.
+/// A code with neither (a GS1 string without AI 01, an SSCC link) may carry anything, personal data included:
+/// it is neither shown nor logged.
+fn shown_code(scan: &Scan) -> String {
     match (&scan.gtin, &scan.item) {
         (Some(g), _) => g.display_form().to_string(),
         (None, Some(item)) => item.clone(),
-        (None, None) => String::from_utf8_lossy(bytes)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(32)
-            .collect(),
+        (None, None) => String::new(),
     }
 }
 
@@ -326,6 +324,17 @@ mod tests {
             })
         );
         assert_eq!(r.signal, Some(Signal::NotFound));
+    }
+
+    #[test]
+    fn a_code_without_gtin_is_not_echoed_on_screen() {
+        // A GS1 string with only a lot/serial may carry a card number: the screen must not repeat it.
+        let mut k = kiosk();
+        let r = k.on_scanner(&ScanEvent::Code(b"]C110CARD12345678".to_vec()), &MemCatalog::default());
+        assert_eq!(
+            r.frame.map(|f| f.screen),
+            Some(Screen::NotFound { code: String::new() })
+        );
     }
 
     #[test]

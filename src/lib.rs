@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod display;
+pub mod durable;
 pub mod feedback;
 pub mod gpio;
 pub mod kiosk;

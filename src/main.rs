@@ -30,12 +30,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(async {
+            let result = rt.block_on(async {
                 // Handlers are installed before the daemon can say READY=1: a stop right after start must be
                 // graceful, not the default SIGTERM action.
                 let shutdown = shutdown_signal().context("installing SIGTERM/SIGINT handlers")?;
                 omnigate::daemon::run(cfg, shutdown).await.context("daemon")
-            })?;
+            });
+            // A start-up task still importing the seed catalog when a stop came must not hold the exit: the
+            // import is crash-safe and is finished or discarded at the next start.
+            rt.shutdown_timeout(omnigate::daemon::SHUTDOWN_DEADLINE);
+            result?;
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => cli::check_config(&file)?,

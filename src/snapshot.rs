@@ -187,9 +187,7 @@ impl CatalogSnapshot {
         drop(file);
         std::fs::rename(&tmp, path).map_err(io("cannot rename into place"))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io("cannot fsync directory"))?;
+        crate::durable::sync_dir(dir).map_err(io("cannot fsync directory"))?;
         Ok(())
     }
 
@@ -219,7 +217,10 @@ impl CatalogSnapshot {
         let (version, products, n_gtins, gtins_at, n_items, items_at) =
             (word(0), word(1), word(2), word(3), word(4), word(5));
         let table_end = |n: u64, at: u64| n.checked_mul(ENTRY_LEN as u64).and_then(|b| b.checked_add(at));
-        if table_end(n_gtins, gtins_at) != Some(items_at) || table_end(n_items, items_at) != Some(size) {
+        if gtins_at < HEADER_LEN as u64
+            || table_end(n_gtins, gtins_at) != Some(items_at)
+            || table_end(n_items, items_at) != Some(size)
+        {
             return Err(corrupt("size does not match its header"));
         }
         let read_table = |n: u64, at: u64| -> Result<Vec<Entry>, SnapshotError> {
@@ -330,6 +331,55 @@ impl CatalogStore for CatalogSnapshot {
     }
 }
 
+/// The newest snapshot at a path, for a reader that runs while imports happen elsewhere (the daemon, while a
+/// store manager runs `omnigate catalog import`). Each import renames a new file into place, so a changed
+/// inode means a new version; checking costs one `stat`.
+pub struct FollowedSnapshot {
+    path: PathBuf,
+    seen: Option<(u64, u64)>,
+    current: std::sync::Arc<CatalogSnapshot>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl FollowedSnapshot {
+    /// Follows `path`, starting from `current` (what was read from it).
+    pub fn new(path: PathBuf, current: std::sync::Arc<CatalogSnapshot>) -> FollowedSnapshot {
+        let seen = file_id(&path);
+        FollowedSnapshot { path, seen, current }
+    }
+
+    /// Switches to a newer snapshot if one was put in place. A file that cannot be read keeps the current
+    /// version on screen (logged): an unreadable update must not blank the catalog.
+    pub fn refresh(&mut self) {
+        let id = file_id(&self.path);
+        if id.is_none() || id == self.seen {
+            return;
+        }
+        self.seen = id;
+        match CatalogSnapshot::open(&self.path) {
+            Ok(Some(next)) => {
+                tracing::info!(
+                    from = self.current.version,
+                    to = next.version,
+                    "catalog version now served"
+                );
+                self.current = std::sync::Arc::new(next);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "new catalog snapshot unreadable; keeping the current one"),
+        }
+    }
+
+    /// The snapshot served now.
+    pub fn current(&self) -> &CatalogSnapshot {
+        &self.current
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +464,26 @@ mod tests {
             !dir.path().join("catalog.tmp").exists(),
             "no temporary file left behind"
         );
+    }
+
+    #[test]
+    fn a_follower_serves_the_new_version_once_it_is_renamed_into_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("catalog.snap");
+        CatalogSnapshot::write(&path, 1, [Ok(product("A", &["8009876543217"], None, 399))]).expect("write");
+        let first = std::sync::Arc::new(CatalogSnapshot::open(&path).expect("open").expect("exists"));
+        let mut f = FollowedSnapshot::new(path.clone(), first);
+        let price = |f: &FollowedSnapshot| {
+            f.current()
+                .by_gtin(&Gtin::parse("8009876543217").expect("valid"))
+                .expect("read")
+                .map(|p| p.price_cents)
+        };
+        f.refresh();
+        assert_eq!(price(&f), Some(399), "nothing new: same version");
+        CatalogSnapshot::write(&path, 2, [Ok(product("A", &["8009876543217"], None, 349))]).expect("rewrite");
+        f.refresh();
+        assert_eq!((f.current().version(), price(&f)), (2, Some(349)));
     }
 
     #[test]

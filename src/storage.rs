@@ -131,6 +131,19 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// The database files themselves are damaged (sled panicked or reported corruption while opening): moving
+    /// them aside and starting again is the way out. A lock held by another process, a permission problem or a
+    /// newer layout are not damage, and must never cost the catalog.
+    pub fn is_damaged_database(&self) -> bool {
+        match self {
+            StorageError::OpenPanicked { .. } => true,
+            StorageError::Open { source, .. } => matches!(source, sled::Error::Corruption { .. }),
+            _ => false,
+        }
+    }
+}
+
 impl From<StorageError> for StoreError {
     fn from(e: StorageError) -> StoreError {
         match e {
@@ -409,13 +422,11 @@ impl Storage {
         copy.sync_all().map_err(copy_err("cannot fsync"))?;
         drop(copy);
         // The new file's directory entry must be durable too.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| StorageError::Io {
-                op: "cannot fsync",
-                path: self.dir.clone(),
-                source,
-            })?;
+        crate::durable::sync_dir(&self.dir).map_err(|source| StorageError::Io {
+            op: "cannot fsync",
+            path: self.dir.clone(),
+            source,
+        })?;
         let pending = Pending {
             imported,
             updated,
@@ -606,6 +617,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Where the snapshot file is: a reader that outlives this `Storage` watches it for newer versions.
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.dir.join(SNAPSHOT_FILE)
+    }
+
     /// The committed catalog as readers see it. It stays valid (one whole version) however long it is held,
     /// also after this `Storage` is closed: the daemon keeps it and closes the database.
     pub fn snapshot(&self) -> Arc<CatalogSnapshot> {
@@ -731,27 +747,13 @@ fn printable(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
-/// `fsync`s every regular file under `dir`, then each directory (so new and renamed files are durable too).
+/// `fsync`s the database tree, naming the path that failed.
 fn sync_tree(dir: &Path) -> Result<(), StorageError> {
-    let io_err = |op, path: &Path| {
-        let path = path.to_owned();
-        move |source| StorageError::Io { op, path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io_err("cannot list", dir))? {
-        let entry = entry.map_err(io_err("cannot list", dir))?;
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io_err("cannot stat", &path))?;
-        if kind.is_dir() {
-            sync_tree(&path)?;
-        } else if kind.is_file() {
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err("cannot fsync", &path))?;
-        }
-    }
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err("cannot fsync", dir))
+    crate::durable::sync_tree(dir).map_err(|(path, source)| StorageError::Io {
+        op: "cannot fsync",
+        path,
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ const CATALOG: &str = r#"{"sku":"PASTA-5","gtins":["8001234567897"],"name":"Spag
 
 struct Kiosk {
     child: Child,
+    cfg: PathBuf,
     master: std::fs::File,
     frames: PathBuf,
     _dir: tempfile::TempDir,
@@ -40,6 +41,12 @@ fn start_kiosk(lang: &str) -> Kiosk {
     for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
         nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).expect("cloexec");
     }
+    // READY=1 does not wait for the scanner (a kiosk with an absent scanner is still up), so a test may write
+    // before the daemon has opened the port. A real scanner line is raw; make the pty raw from the start, or its
+    // line discipline would turn the CR terminator into LF.
+    let mut tio = nix::sys::termios::tcgetattr(&pty.slave).expect("tcgetattr");
+    nix::sys::termios::cfmakeraw(&mut tio);
+    nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &tio).expect("tcsetattr");
     let slave_path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).expect("pty name");
     std::fs::write(dir.path().join("catalog.jsonl"), CATALOG).expect("catalog");
     let cfg = dir.path().join("omnigate.toml");
@@ -93,6 +100,7 @@ output_dir = "frames"
     drop(pty.slave);
     Kiosk {
         child,
+        cfg,
         master: std::fs::File::from(pty.master),
         frames: dir.path().join("frames"),
         _dir: dir,
@@ -241,9 +249,53 @@ fn sigterm_stops_the_daemon_cleanly_and_quickly() {
             break;
         }
         assert!(
-            start.elapsed() < DEADLINE,
-            "daemon did not stop within {DEADLINE:?} of SIGTERM"
+            start.elapsed() < omnigate::daemon::SHUTDOWN_DEADLINE,
+            "daemon did not stop within its shutdown deadline of SIGTERM"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_price_change_imported_while_the_kiosk_runs_is_what_the_next_scan_shows() {
+    let mut k = start_kiosk("it");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let update = scratch.path().join("prices.jsonl");
+    std::fs::write(
+        &update,
+        CATALOG
+            .lines()
+            .next()
+            .expect("pasta line")
+            .replace("\"price_cents\":129", "\"price_cents\":99"),
+    )
+    .expect("write update");
+    let out = Command::new(env!("CARGO_BIN_EXE_omnigate"))
+        .args(["catalog", "--config"])
+        .arg(&k.cfg)
+        .arg("import")
+        .arg(&update)
+        .output()
+        .expect("run import");
+    assert!(
+        out.status.success(),
+        "import while the kiosk runs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    scan(&mut k, "8001234567897");
+    let pasta = Frame {
+        screen: Screen::Product(ProductView {
+            name: "Spaghetti n.5".into(),
+            brand: "Barilla".into(),
+            price_cents: 99,
+            per_kg: false,
+            weight_g: None,
+            regular_price_cents: None,
+            promotion: None,
+            stock: Some(24),
+            min_age: None,
+        }),
+        offline: true,
+    };
+    wait_for_screen(&k, &expected(&pasta, Language::It, scratch.path()), "the new price");
 }
