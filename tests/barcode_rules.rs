@@ -64,13 +64,16 @@ fn every_product_code_form_normalises_to_gtin14() {
         ("80123453", Format::Ean8, "00000080123453"),
         // UPC-E (number system, 6 digits, check) expanded to UPC-A.
         ("04252614", Format::UpcE, "00042100005264"),
-        // UPC-E without check digit (7) and without number system (6): the scanner checked the symbol.
+        // UPC-E with ]E0 and 8 digits.
         ("]E001234565", Format::UpcE, "00012345000065"),
+        // UPC-E without check digit (7) and without number system (6), sent with ]E0: the scanner checked the
+        // symbol and says so.
+        ("]E00123456", Format::UpcE, "00012345000065"),
+        ("]E0123456", Format::UpcE, "00012345000065"),
+        ("]E01123456", Format::UpcE, "00112345000062"),
         // EAN-13 with a 2- or 5-digit add-on sent without an identifier: the add-on is dropped.
         ("800123456789712", Format::Ean13, "08001234567897"),
         ("800123456789751299", Format::Ean13, "08001234567897"),
-        ("0123456", Format::UpcE, "00012345000065"),
-        ("123456", Format::UpcE, "00012345000065"),
     ];
     for (input, format, expected) in cases {
         let scan = ok(input);
@@ -148,6 +151,29 @@ fn eight_digits_are_ean8_when_its_check_digit_holds_else_upc_e() {
     // With ]E0, eight digits must be a UPC-E: number system 0 or 1.
     assert_eq!(
         err(b"]E096385074").to_string(),
+        "UPC-E number system must be 0 or 1, found 9"
+    );
+}
+
+#[test]
+fn six_or_seven_digits_without_an_identifier_are_not_a_product() {
+    // A UPC-E short form has no check digit; without ]E0 it cannot be told from a truncated read or a typed PIN.
+    for input in ["123456", "0123456", "1123456", "999999", " 123456\r\n"] {
+        let e = err(input.as_bytes());
+        assert_eq!(e.class(), ErrorClass::Length, "{input:?}: {e}");
+        let message = e.to_string();
+        assert!(
+            message.contains("UPC-E only when the scanner sends the ]E0 identifier") && message.contains("truncated"),
+            "{input:?}: {message}"
+        );
+    }
+    // The same digits with ]E0 are a UPC-E; other identifiers do not vouch for a UPC-E.
+    assert_eq!(ok("]E0123456").format, Format::UpcE);
+    assert_eq!(err(b"]C0123456").class(), ErrorClass::Length);
+    assert_eq!(err(b"]E4123456").class(), ErrorClass::Length);
+    // With ]E0 the short form must still have a UPC-E number system.
+    assert_eq!(
+        err(b"]E09123456").to_string(),
         "UPC-E number system must be 0 or 1, found 9"
     );
 }
@@ -769,6 +795,12 @@ fn report_prints_the_fields_staff_and_it_read() {
             "kind": "product",
             "gtin": "08001234567897",
             "ais": {},
+            "error": null,
+            "error_class": null,
+            "item": null,
+            "price_cents": null,
+            "weight_g": null,
+            "store_id": null,
         })
     );
     assert_eq!(
@@ -783,6 +815,11 @@ fn report_prints_the_fields_staff_and_it_read() {
             "gtin": "09501101530003",
             "ais": {"3103": "001250", "10": "L1"},
             "weight_g": 1250,
+            "error": null,
+            "error_class": null,
+            "item": null,
+            "price_cents": null,
+            "store_id": null,
         })
     );
     assert_eq!(
@@ -791,11 +828,17 @@ fn report_prints_the_fields_staff_and_it_read() {
             "input": "2001234012997",
             "valid": true,
             "symbology": null,
+            "symbology_name": null,
             "format": "EAN-13",
             "kind": "variable_measure",
+            "gtin": null,
             "ais": {},
             "item": "001234",
             "price_cents": 1299,
+            "weight_g": null,
+            "store_id": null,
+            "error": null,
+            "error_class": null,
         })
     );
     assert_eq!(
@@ -807,6 +850,14 @@ fn report_prints_the_fields_staff_and_it_read() {
             "error_class": "check_digit",
             "symbology": "]E0",
             "symbology_name": "EAN-13 / UPC-A / UPC-E",
+            "format": null,
+            "kind": null,
+            "gtin": null,
+            "ais": null,
+            "item": null,
+            "price_cents": null,
+            "weight_g": null,
+            "store_id": null,
         })
     );
     let store = rules_with(&[], &[(StoreCodeKind::Loyalty, "FID#####")]);
@@ -822,11 +873,82 @@ fn report_prints_the_fields_staff_and_it_read() {
     );
     // An identifier this table does not know is reported as sent, without a name.
     let j = json_of(b"]Z98001234567897", &rules);
-    assert_eq!((j["symbology"].as_str(), j.get("symbology_name")), (Some("]Z9"), None));
+    assert_eq!(
+        (j["symbology"].as_str(), j.get("symbology_name")),
+        (Some("]Z9"), Some(&serde_json::Value::Null))
+    );
     // Binary input is shown lossily; the JSON stays valid text with control characters escaped.
     let j = json_of(b"\xff\x1b", &rules);
     assert_eq!(j["valid"], false);
     assert!(serde_json::to_string(&j).expect("serialises").contains("\\u001b"));
+}
+
+/// Every key `omnigate barcode` prints, on every line, valid or not.
+const REPORT_KEYS: [&str; 14] = [
+    "ais",
+    "error",
+    "error_class",
+    "format",
+    "gtin",
+    "input",
+    "item",
+    "kind",
+    "price_cents",
+    "store_id",
+    "symbology",
+    "symbology_name",
+    "valid",
+    "weight_g",
+];
+
+fn keys_of(j: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = j
+        .as_object()
+        .expect("report is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn report_has_the_same_keys_for_every_input_null_when_absent() {
+    let store = rules_with(&["2IIIIIIPPPPPC"], &[(StoreCodeKind::Staff, "STAFF####")]);
+    let inputs: [&[u8]; 7] = [
+        b"8001234567897",
+        b"2001234012997",
+        b"STAFF0042",
+        b"8001234567890",
+        b"123456",
+        b"",
+        b"\xff",
+    ];
+    for input in inputs {
+        let j = json_of(input, &store);
+        assert_eq!(keys_of(&j), REPORT_KEYS, "{j}");
+    }
+    // Invalid: nothing the code would carry is guessed, not even an empty AI table.
+    let j = json_of(b"8001234567890", &store);
+    for key in [
+        "kind",
+        "gtin",
+        "ais",
+        "item",
+        "price_cents",
+        "weight_g",
+        "store_id",
+        "format",
+        "symbology",
+    ] {
+        assert_eq!(j[key], serde_json::Value::Null, "{key}: {j}");
+    }
+    // Valid: no error.
+    let j = json_of(b"STAFF0042", &store);
+    assert_eq!(
+        (&j["error"], &j["error_class"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
 }
 
 // ---------------------------------------------------------------- properties
@@ -837,6 +959,7 @@ proptest! {
         let result = decode(&input, &Rules::default());
         let j = report(&input, &result);
         prop_assert_eq!(j["valid"].as_bool(), Some(result.is_ok()));
+        prop_assert_eq!(keys_of(&j), REPORT_KEYS.to_vec());
     }
 
     #[test]

@@ -61,6 +61,53 @@ fn stdin_mode_reports_every_line_including_garbage_and_exits_0() {
     assert_eq!(objs[4]["valid"], false, "an empty line is not a code");
 }
 
+/// The fixed fields of the issue: on every line, `null` when absent, so `jq .gtin` never meets a missing key.
+const FIXED_KEYS: [&str; 10] = [
+    "input",
+    "valid",
+    "error",
+    "symbology",
+    "kind",
+    "gtin",
+    "ais",
+    "item",
+    "price_cents",
+    "weight_g",
+];
+
+#[test]
+fn valid_and_invalid_lines_carry_every_fixed_field() {
+    let (_, objs) = tool(&[], b"8001234567897\n8001234567890\n123456\n");
+    assert_eq!(objs.len(), 3, "{objs:?}");
+    for (obj, valid) in objs.iter().zip([true, false, false]) {
+        assert_eq!(obj["valid"], valid, "{obj}");
+        let fields = obj.as_object().expect("a JSON object");
+        let missing: Vec<&str> = FIXED_KEYS.into_iter().filter(|k| !fields.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "missing {missing:?} in {obj}");
+        assert!(fields.contains_key("store_id"), "{obj}");
+    }
+    assert_eq!(objs[0]["error"], serde_json::Value::Null);
+    assert_eq!(objs[0]["item"], serde_json::Value::Null);
+    assert_eq!(
+        (&objs[1]["kind"], &objs[1]["gtin"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    assert_eq!(objs[1]["ais"], serde_json::Value::Null);
+}
+
+#[test]
+fn six_digits_typed_without_an_identifier_are_not_a_product() {
+    let (code, objs) = tool(&["123456"], b"");
+    assert_eq!(code, 2, "{objs:?}");
+    assert_eq!(objs[0]["valid"], false);
+    assert_eq!(objs[0]["error_class"], "length");
+    assert!(
+        objs[0]["error"].as_str().expect("error text").contains("]E0"),
+        "{}",
+        objs[0]
+    );
+}
+
 #[test]
 fn store_rules_come_from_the_config_when_given() {
     let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/firmware-config/dev.toml");

@@ -11,7 +11,8 @@ use super::BarcodeError;
 /// How the data after an identifier is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Family {
-    /// `]E0`: EAN-13, UPC-A or UPC-E (8 digits means UPC-E).
+    /// `]E0`: EAN-13, UPC-A or UPC-E (8 digits means UPC-E; 6 or 7 digits, a UPC-E without check digit, are
+    /// accepted only with this identifier).
     EanUpc,
     /// `]E4`: EAN-8.
     Ean8,

@@ -88,6 +88,16 @@ pub enum BarcodeError {
         /// Digit computed from the other digits.
         expected: u8,
     },
+    /// 6 or 7 digits without a symbology identifier: a UPC-E short form (no check digit) is accepted only with
+    /// `]E0`, because without it nothing tells it from a truncated read or a typed number.
+    #[error(
+        "{found} digits without a check digit: read as UPC-E only when the scanner sends the ]E0 identifier \
+         (otherwise it may be a truncated read or a typed number); a product code has 8, 12, 13 or 14 digits"
+    )]
+    ShortUpcEWithoutIdentifier {
+        /// Digits found (6 or 7).
+        found: usize,
+    },
     /// A UPC-E code whose number system is not 0 or 1.
     #[error("UPC-E number system must be 0 or 1, found {found}")]
     UpcENumberSystem {
@@ -197,7 +207,9 @@ impl BarcodeError {
             E::Gtin(GtinError::CheckDigit { .. }) => ErrorClass::CheckDigit,
             E::Gtin(GtinError::Length(_)) => ErrorClass::Length,
             E::Gtin(GtinError::NotDigits) => ErrorClass::Characters,
-            E::TooLong { .. } | E::ProductLength { .. } | E::AiLength { .. } => ErrorClass::Length,
+            E::TooLong { .. } | E::ProductLength { .. } | E::ShortUpcEWithoutIdentifier { .. } | E::AiLength { .. } => {
+                ErrorClass::Length
+            }
             E::ControlCharacter { .. } | E::NotAscii { .. } | E::NotDigit { .. } | E::AiCharacters { .. } => {
                 ErrorClass::Characters
             }

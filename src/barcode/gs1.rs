@@ -150,7 +150,7 @@ impl Elements {
             reason: "appears twice with different values".into(),
         };
         if ai == "01" {
-            let gtin = Gtin::parse(&text)?;
+            let gtin = Gtin::from_ascii_digits(value)?;
             match self.gtin {
                 Some(g) if g != gtin => return Err(twice()),
                 _ => self.gtin = Some(gtin),

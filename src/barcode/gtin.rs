@@ -43,7 +43,13 @@ pub fn check_digit(body: &[u8]) -> u8 {
 impl Gtin {
     /// Parses an 8-, 12-, 13- or 14-digit GTIN and checks its check digit.
     pub fn parse(s: &str) -> Result<Gtin, GtinError> {
-        let b = s.as_bytes();
+        Gtin::from_ascii_digits(s.as_bytes())
+    }
+
+    /// Parses an 8-, 12-, 13- or 14-digit GTIN given as ASCII bytes (as a scanner sends it) and checks its check
+    /// digit. The one place a GTIN's digits, length and check digit are validated; [`Gtin::parse`] and the
+    /// decoder's byte-oriented path both go through it.
+    pub fn from_ascii_digits(b: &[u8]) -> Result<Gtin, GtinError> {
         if !b.iter().all(u8::is_ascii_digit) {
             return Err(GtinError::NotDigits);
         }
@@ -140,5 +146,26 @@ mod tests {
         );
         assert_eq!(Gtin::parse("123"), Err(GtinError::Length(3)));
         assert_eq!(Gtin::parse("80012345a7890"), Err(GtinError::NotDigits));
+    }
+
+    #[test]
+    fn bytes_and_text_are_validated_by_the_same_rules() {
+        for input in [
+            "8001234567897",
+            "036000291452",
+            "96385074",
+            "8001234567890",
+            "123",
+            "80012345a7890",
+            "",
+        ] {
+            assert_eq!(
+                Gtin::from_ascii_digits(input.as_bytes()),
+                Gtin::parse(input),
+                "{input:?}"
+            );
+        }
+        // Bytes outside ASCII (a garbled HID read) are not digits, whatever their value.
+        assert_eq!(Gtin::from_ascii_digits(b"800123456789\xB7"), Err(GtinError::NotDigits));
     }
 }

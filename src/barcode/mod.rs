@@ -16,7 +16,8 @@
 //! 6. Without a GS1 identifier, data holding a GS, starting with `(`, or longer than 14 characters and starting
 //!    with AI 00, 01 or 02 is read as a GS1 element string (scanners often have identifiers switched off).
 //! 7. Otherwise a product code (`product.rs`) normalised to GTIN-14; an EAN-13 (or UPC-A as `0…`) whose prefix
-//!    matches a variable-measure template is read by that template instead (`variable.rs`).
+//!    matches a variable-measure template is read by that template instead (`variable.rs`). A 6- or 7-digit
+//!    UPC-E (sent without its check digit) is accepted only with `]E0`: without an identifier it is rejected.
 //!
 //! Positions in errors are 1-based characters of the input as given.
 
@@ -319,57 +320,65 @@ fn looks_like_gs1(data: &[u8]) -> bool {
 
 /// The JSON object printed by `omnigate barcode` for one input.
 ///
-/// Always: `input` (lossy UTF-8, as given), `valid`. Valid: `symbology` (AIM identifier as sent, or null),
-/// `symbology_name` (when known; for `]E0` the format it turned out to be), `format`, `kind`, `ais` (object, AI → value, every AI but 01), and when present
-/// `gtin`, `item`, `price_cents`, `weight_g`, `store_id`. Invalid: `error` (detailed message), `error_class`,
-/// and `symbology`/`symbology_name` when the input started with an identifier.
+/// Every object has the same keys, `null` when a value is absent, so a script can read any line the same way:
+/// - `input` (lossy UTF-8, as given) and `valid`;
+/// - `error` (detailed message) and `error_class`: null when valid;
+/// - `symbology` (AIM identifier as sent) and `symbology_name` (when known; for `]E0` on a valid code, the format
+///   it turned out to be): null without an identifier; on an invalid input, set when it started with one;
+/// - `format`, `kind`, `gtin`, `ais` (object, AI → value, every AI but 01), `item`, `price_cents`, `weight_g`,
+///   `store_id`: what the code carries, null when it carries none; all null when invalid (`ais` included).
 pub fn report(input: &[u8], result: &Result<Scan, BarcodeError>) -> serde_json::Value {
     use serde_json::{json, Value};
-    let mut o = serde_json::Map::new();
-    o.insert("input".into(), String::from_utf8_lossy(input).into_owned().into());
-    let put_symbology = |o: &mut serde_json::Map<String, Value>, aim: Option<&str>, format: Option<Format>| {
-        o.insert("symbology".into(), aim.map_or(Value::Null, |a| a.into()));
+    let symbology_names = |aim: Option<&str>, format: Option<Format>| -> (Value, Value) {
         // ]E0 covers EAN-13, UPC-A and UPC-E: once decoded, name the one it was.
         let name = match (aim, format) {
             (Some("]E0"), Some(f)) => Some(f.name()),
             _ => aim.and_then(symbology_name),
         };
-        if let Some(name) = name {
-            o.insert("symbology_name".into(), name.into());
-        }
+        (json!(aim), json!(name))
     };
     match result {
         Ok(scan) => {
-            o.insert("valid".into(), true.into());
-            put_symbology(&mut o, scan.symbology.as_deref(), Some(scan.format));
-            o.insert("format".into(), scan.format.name().into());
-            o.insert("kind".into(), json!(scan.kind));
-            if let Some(g) = &scan.gtin {
-                o.insert("gtin".into(), g.as_str().into());
-            }
-            o.insert("ais".into(), json!(scan.ais));
-            if let Some(item) = &scan.item {
-                o.insert("item".into(), item.as_str().into());
-            }
-            if let Some(p) = scan.price_cents {
-                o.insert("price_cents".into(), p.into());
-            }
-            if let Some(w) = scan.weight_g {
-                o.insert("weight_g".into(), w.into());
-            }
-            if let Some(id) = &scan.store_id {
-                o.insert("store_id".into(), id.as_str().into());
-            }
+            let (symbology, symbology_name) = symbology_names(scan.symbology.as_deref(), Some(scan.format));
+            json!({
+                "input": String::from_utf8_lossy(input),
+                "valid": true,
+                "error": null,
+                "error_class": null,
+                "symbology": symbology,
+                "symbology_name": symbology_name,
+                "format": scan.format.name(),
+                "kind": scan.kind,
+                "gtin": scan.gtin.as_ref().map(Gtin::as_str),
+                "ais": scan.ais,
+                "item": scan.item,
+                "price_cents": scan.price_cents,
+                "weight_g": scan.weight_g,
+                "store_id": scan.store_id,
+            })
         }
         Err(e) => {
-            o.insert("valid".into(), false.into());
-            o.insert("error".into(), e.to_string().into());
-            o.insert("error_class".into(), json!(e.class()));
-            let trimmed = input.trim_ascii_start();
-            if let Ok((Some(a), _)) = aim::split(trimmed) {
-                put_symbology(&mut o, Some(&a.text()), None);
-            }
+            let aim = match aim::split(input.trim_ascii_start()) {
+                Ok((Some(a), _)) => Some(a.text()),
+                _ => None,
+            };
+            let (symbology, symbology_name) = symbology_names(aim.as_deref(), None);
+            json!({
+                "input": String::from_utf8_lossy(input),
+                "valid": false,
+                "error": e.to_string(),
+                "error_class": e.class(),
+                "symbology": symbology,
+                "symbology_name": symbology_name,
+                "format": null,
+                "kind": null,
+                "gtin": null,
+                "ais": null,
+                "item": null,
+                "price_cents": null,
+                "weight_g": null,
+                "store_id": null,
+            })
         }
     }
-    Value::Object(o)
 }

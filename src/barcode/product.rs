@@ -10,14 +10,16 @@
 //! - 7 digits are read as number system (0 or 1) + 6 data digits, no check digit;
 //! - 6 digits are read as the 6 data digits with number system 0, no check digit.
 //!
-//! These short forms carry no check digit: the scanner verified it on the symbol. They are accepted only with
-//! `]E0` or without an identifier.
+//! These short forms carry no check digit: the scanner verified it on the symbol, and only its `]E0` identifier
+//! says so. They are accepted only with `]E0`. Without an identifier, 6 or 7 digits are rejected (class Length):
+//! nothing tells a UPC-E from a truncated read or a typed number (a PIN, a quantity), and accepting one would
+//! turn it into a product. Eight digits are unaffected: they carry a check digit either way.
 //!
 //! Add-ons (2 or 5 digits, on magazines and books) are dropped: with `]E3`, and without an identifier when 15 or
 //! 18 digits start with a valid EAN-13 (data starting with 00, 01 or 02 is tried as GS1 first, see `mod.rs`).
 
 use super::aim::Family;
-use super::{check_digit, BarcodeError, Format, Gtin};
+use super::{check_digit, BarcodeError, Format, Gtin, GtinError};
 
 /// A product code read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +77,9 @@ pub(crate) fn parse(data: &[u8], family: Option<Family>, offset: usize) -> Resul
                     Err(e)
                 }
             }),
-            6 | 7 if family.is_none() => upc_e(data),
+            // A UPC-E short form has no check digit: only the scanner's ]E0 vouches that a symbol was read
+            // whole. Without it, 6 or 7 digits are as likely a truncated read or a typed PIN.
+            6 | 7 if family.is_none() => Err(BarcodeError::ShortUpcEWithoutIdentifier { found: n }),
             15 | 18 if family.is_none() => ean(&data[..13], Format::Ean13).map_err(|_| {
                 length(
                     "a product code (or EAN-13 with add-on)",
@@ -96,24 +100,19 @@ fn length(what: &str, expected: &'static str, found: usize) -> BarcodeError {
     }
 }
 
-/// An EAN/UPC/GTIN of 8, 12, 13 or 14 digits (already known to be digits).
+/// An EAN/UPC/GTIN of 8, 12, 13 or 14 digits, validated by [`Gtin::from_ascii_digits`]; a check digit error
+/// names the format it was read as.
 fn ean(d: &[u8], format: Format) -> Result<Product, BarcodeError> {
-    let (body, last) = d.split_at(d.len() - 1);
-    let expected = check_digit(body);
-    let found = last[0] - b'0';
-    if expected != found {
-        return Err(BarcodeError::CheckDigit {
+    match Gtin::from_ascii_digits(d) {
+        Ok(gtin) => Ok(Product { gtin, format }),
+        Err(GtinError::CheckDigit { found, expected }) => Err(BarcodeError::CheckDigit {
             what: format.name(),
             found,
             expected,
-        });
+        }),
+        // Callers pass only digits of a GTIN length; kept as a plain GTIN error rather than a panic.
+        Err(e) => Err(e.into()),
     }
-    let mut out = [b'0'; 14];
-    out[14 - d.len()..].copy_from_slice(d);
-    Ok(Product {
-        gtin: Gtin::from_digits(out),
-        format,
-    })
 }
 
 /// UPC-E of 6, 7 or 8 digits (see the module doc), expanded to UPC-A.
