@@ -154,7 +154,8 @@ pub struct SerialConfig {
     /// End-of-code marker.
     #[serde(default = "default_terminator")]
     pub terminator: Terminator,
-    /// Silence after which a partial code is complete (or discarded as noise, with a terminator).
+    /// Silence after which a partial code is complete (terminator `none`), or else discarded together with
+    /// whatever follows it up to the next terminator (the tail of a cut EAN-13 can pass as a valid EAN-8).
     #[serde(default = "default_inter_char_ms")]
     pub inter_char_timeout_ms: u64,
 }
@@ -181,8 +182,8 @@ pub struct HidConfig {
     /// End-of-code key the scanner is programmed to send.
     #[serde(default = "default_hid_terminator")]
     pub terminator: HidTerminator,
-    /// Silence after which a partial code is discarded (terminator `enter` or `tab`: a USB stall must not turn
-    /// a cut EAN-13 into a valid EAN-8) or complete (terminator `none`).
+    /// Silence after which a partial code is discarded with its rest up to the next terminator (terminator
+    /// `enter` or `tab`: a USB stall must not turn a cut EAN-13 into a valid EAN-8) or complete (`none`).
     #[serde(default = "default_inter_char_ms")]
     pub inter_key_timeout_ms: u64,
 }

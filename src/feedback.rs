@@ -13,6 +13,10 @@
 //! The buzzer is an *active* buzzer (on = sound at its own fixed pitch), so "low" cannot be played: length and
 //! count are what tell the signals apart, and the LED pattern differs too for shoppers who cannot hear it.
 //!
+//! Simulated feedback logs each signal once at info, as it would be heard and seen (`feedback (simulated):
+//! good read — beep 80 ms, LED 200 ms`), so a dev run at the default log level shows it; each line switch is
+//! logged at trace. The GPIO backend logs a signal at debug only: on a kiosk the shopper hears it.
+//!
 //! A new signal replaces the one still playing: both lines go off at once, and the new pattern starts after
 //! [`INTERRUPT_GAP`] if something was on, so two good reads in a row are heard as two beeps, not one long one.
 //!
@@ -93,6 +97,30 @@ impl Signal {
             Signal::NotFound => "not found",
             Signal::Invalid => "invalid",
         }
+    }
+
+    /// The signal as heard and seen, from its pattern: `good read — beep 80 ms, LED 200 ms`.
+    fn summary(self) -> String {
+        let p = self.pattern();
+        format!(
+            "{} — {}, LED {}",
+            self.describe(),
+            pulses(p.buzzer, "beep", "beeps"),
+            pulses(p.led, "", "blinks")
+        )
+    }
+}
+
+/// `80 ms` as a single pulse (after `one`, if any), `3 blinks of 100 ms` for several equal ones, `2 beeps of
+/// 60/90 ms` for unequal ones.
+fn pulses(steps: &[(u64, u64)], one: &str, many: &str) -> String {
+    let ons: Vec<String> = steps.iter().filter(|s| s.0 > 0).map(|s| s.0.to_string()).collect();
+    match ons.as_slice() {
+        [] => "off".to_string(),
+        [only] if one.is_empty() => format!("{only} ms"),
+        [only] => format!("{one} {only} ms"),
+        [first, rest @ ..] if rest.iter().all(|r| r == first) => format!("{} {many} of {first} ms", ons.len()),
+        _ => format!("{} {many} of {} ms", ons.len(), ons.join("/")),
     }
 }
 
@@ -182,7 +210,10 @@ impl Feedback {
     /// switched off when `cancel` fires; await [`Feedback::stopped`] before exiting to be sure.
     pub fn spawn(cfg: &FeedbackConfig, cancel: CancellationToken) -> Result<Feedback, FeedbackError> {
         let (led, buzzer): (Box<dyn Output>, Box<dyn Output>) = match cfg.kind {
-            FeedbackKind::Simulated => (Box::new(LogOutput("led")), Box::new(LogOutput("buzzer"))),
+            FeedbackKind::Simulated => {
+                let (led, buzzer) = (Box::new(LogOutput("led")), Box::new(LogOutput("buzzer")));
+                return Ok(Feedback::start(led, buzzer, Announce::Info, cancel));
+            }
             FeedbackKind::Gpio => (
                 open_line(cfg.led.as_ref(), "led")?,
                 open_line(cfg.buzzer.as_ref(), "buzzer")?,
@@ -193,6 +224,10 @@ impl Feedback {
 
     /// Starts the pattern player on the given outputs (tests, or a board with other wiring).
     pub fn spawn_with(led: Box<dyn Output>, buzzer: Box<dyn Output>, cancel: CancellationToken) -> Feedback {
+        Feedback::start(led, buzzer, Announce::Debug, cancel)
+    }
+
+    fn start(led: Box<dyn Output>, buzzer: Box<dyn Output>, announce: Announce, cancel: CancellationToken) -> Feedback {
         let (tx, rx) = watch::channel(None);
         let stopped = CancellationToken::new();
         tokio::spawn(play(
@@ -200,6 +235,7 @@ impl Feedback {
                 led,
                 buzzer,
                 lit: [false; 2],
+                announce,
             },
             rx,
             cancel,
@@ -233,11 +269,21 @@ fn open_line(pin: Option<&PinConfig>, name: &'static str) -> Result<Box<dyn Outp
     }))
 }
 
+/// At which level a signal is logged when it starts.
+#[derive(Debug, Clone, Copy)]
+enum Announce {
+    /// Simulated outputs: the log is the only place the signal shows, so at the default level.
+    Info,
+    /// Real outputs: the shopper hears it; the log is for debugging.
+    Debug,
+}
+
 struct Player {
     led: Box<dyn Output>,
     buzzer: Box<dyn Output>,
     /// What we last set, to know whether an interruption needs a gap.
     lit: [bool; 2],
+    announce: Announce,
 }
 
 impl Player {
@@ -285,7 +331,10 @@ async fn play(
                     break; // every Feedback handle is gone
                 }
                 let Some(signal) = *rx.borrow_and_update() else { continue };
-                tracing::debug!("feedback: {}", signal.describe());
+                match out.announce {
+                    Announce::Info => tracing::info!("feedback (simulated): {}", signal.summary()),
+                    Announce::Debug => tracing::debug!("feedback: {}", signal.describe()),
+                }
                 let start = if out.all_off() { Instant::now() + INTERRUPT_GAP } else { Instant::now() };
                 playing = Some((start, signal.pattern().edges(), 0));
             }
@@ -517,6 +566,81 @@ mod tests {
             .expect("no such chip on a test machine");
         let msg = err.to_string();
         assert!(msg.contains("buzzer") && msg.contains("no-such-chip-omnigate"), "{msg}");
+    }
+
+    #[test]
+    fn each_signal_is_summarised_as_heard_and_seen() {
+        let table = [
+            (Signal::GoodRead, "good read — beep 80 ms, LED 200 ms"),
+            (Signal::NotFound, "not found — 2 beeps of 60 ms, LED 2 blinks of 60 ms"),
+            (Signal::Invalid, "invalid — beep 400 ms, LED 3 blinks of 100 ms"),
+        ];
+        for (s, want) in table {
+            assert_eq!(s.summary(), want);
+        }
+        assert_eq!(pulses(&[(60, 80), (90, 0)], "beep", "beeps"), "2 beeps of 60/90 ms");
+    }
+
+    /// Collects what a `fmt` subscriber at `level` writes while the returned guard lives (this thread only:
+    /// the current-thread test runtime polls spawned tasks here too).
+    fn capture_logs(level: tracing::Level) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("test lock").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        (buf, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn simulated_feedback_logs_each_signal_once_at_info_as_the_readme_promises() {
+        let (logs, _guard) = capture_logs(tracing::Level::INFO);
+        let cancel = CancellationToken::new();
+        let fb = Feedback::spawn(&FeedbackConfig::default(), cancel.clone()).expect("simulated needs no GPIO");
+        fb.signal(Signal::GoodRead);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        fb.signal(Signal::Invalid);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.cancel();
+        fb.stopped().await;
+        let text = String::from_utf8(logs.lock().expect("test lock").clone()).expect("utf-8 log");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "one line per signal, no per-edge noise at info: {text}");
+        assert!(
+            lines[0].contains("INFO") && lines[0].ends_with("feedback (simulated): good read — beep 80 ms, LED 200 ms"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with("feedback (simulated): invalid — beep 400 ms, LED 3 blinks of 100 ms"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn real_outputs_log_signals_below_info() {
+        let (logs, _guard) = capture_logs(tracing::Level::INFO);
+        let (fb, rec, cancel) = start();
+        fb.signal(Signal::GoodRead);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cancel.cancel();
+        fb.stopped().await;
+        assert!(!rec.timeline().is_empty(), "precondition: the pattern played");
+        assert!(
+            logs.lock().expect("test lock").is_empty(),
+            "a kiosk's log is not a beep counter"
+        );
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //! | `None`     | `silence` without a byte        | CR, LF, NUL   | **is** the code             |
 //!
 //! An empty code is never emitted (so CR LF, or a blank line, yields nothing extra). GS (0x1D, the GS1
-//! separator) is kept. With [`Silence::Emit`] (the HID wedge: a scanner typing without Enter) a partial code
-//! is complete after the silence even when a terminator is configured.
+//! separator) is kept. With [`Silence::Emit`] a partial code is complete after the silence even when a
+//! terminator is configured. With [`Silence::DiscardWithRest`] (the HID wedge, see [`super::hid`]) the rest of
+//! a cut code is dropped too: everything up to and including the next terminator, reported as
+//! [`Discard::RestOfCutCode`].
 //!
 //! Why a partial code with a terminator is *discarded* after silence on serial: the partial is what is left
 //! of a code cut short (unplug mid-transfer, line noise, a scanner resetting), and a truncated code can be a
@@ -46,6 +48,12 @@ pub enum Silence {
     Emit,
     /// It is noise or a cut-off code and is dropped (serial with a terminator).
     Discard,
+    /// It is the head of a cut code and is dropped, and so is its rest: every byte up to and including the
+    /// next terminator, however long that takes (a later silence discards what came so far, again as a head).
+    /// A stall in the middle of a code otherwise leaves a tail that can be a valid shorter code (the last 8
+    /// digits of an EAN-13 pass the EAN-8 check one time in ten). The price: if the partial was a whole code
+    /// whose terminator was lost, the next code is dropped too.
+    DiscardWithRest,
 }
 
 /// Why bytes were thrown away.
@@ -55,6 +63,8 @@ pub enum Discard {
     Oversized,
     /// A partial code followed by silence, while a terminator is expected.
     NoTerminator,
+    /// What arrived after a [`Discard::NoTerminator`] up to the next terminator ([`Silence::DiscardWithRest`]).
+    RestOfCutCode,
 }
 
 /// One framing outcome.
@@ -81,6 +91,9 @@ pub struct Framer {
     buf: Vec<u8>,
     /// Dropping bytes until the next end of code, after an oversized run.
     skipping: bool,
+    /// The bytes up to the next terminator are the rest of a cut code ([`Silence::DiscardWithRest`]). Silence
+    /// does not end this (a stall can cut one code twice): each silent partial is discarded as a cut head.
+    rest_of_cut: bool,
     last_byte: Option<Instant>,
 }
 
@@ -99,13 +112,16 @@ impl Framer {
             on_silence,
             buf: Vec::new(),
             skipping: false,
+            rest_of_cut: false,
             last_byte: None,
         }
     }
 
-    /// The serial framer for a configured terminator: silence completes a code only without a terminator.
+    /// The serial framer for a configured terminator: silence completes a code only without a terminator. With
+    /// one, a code cut by silence is dropped together with its rest up to the next terminator, as on the HID
+    /// wedge: the tail of a cut EAN-13 can itself pass as a valid EAN-8.
     pub fn serial(terminator: Terminator, silence: Duration) -> Framer {
-        Framer::new(terminator, silence, Silence::Discard)
+        Framer::new(terminator, silence, Silence::DiscardWithRest)
     }
 
     /// Feeds `bytes` received at `now`, returning what they complete, in order.
@@ -143,12 +159,17 @@ impl Framer {
             return None;
         }
         let code = std::mem::take(&mut self.buf);
+        let discarded = Framed::Discarded {
+            len: code.len(),
+            reason: Discard::NoTerminator,
+        };
         Some(match self.on_silence {
             Silence::Emit => Framed::Code(code),
-            Silence::Discard => Framed::Discarded {
-                len: code.len(),
-                reason: Discard::NoTerminator,
-            },
+            Silence::Discard => discarded,
+            Silence::DiscardWithRest => {
+                self.rest_of_cut = true;
+                discarded
+            }
         })
     }
 
@@ -165,8 +186,16 @@ impl Framer {
             return;
         }
         if ends {
+            let rest_of_cut = std::mem::take(&mut self.rest_of_cut);
             if self.skipping {
                 self.skipping = false;
+            } else if rest_of_cut {
+                if !self.buf.is_empty() {
+                    out.push(Framed::Discarded {
+                        len: std::mem::take(&mut self.buf).len(),
+                        reason: Discard::RestOfCutCode,
+                    });
+                }
             } else if !self.buf.is_empty() {
                 out.push(Framed::Code(std::mem::take(&mut self.buf)));
             }
@@ -318,8 +347,37 @@ mod tests {
                 reason: Discard::NoTerminator
             })
         );
-        // The next full code is intact: nothing of the cut-off one sticks to it.
-        assert_eq!(f.push(b"96385074\r", t0 + ms(500)), vec![code(b"96385074")]);
+        // What arrives up to the next terminator is the rest of the cut code, and is dropped with it: a tail like
+        // this one would otherwise be read as a valid EAN-8.
+        assert_eq!(
+            f.push(b"96385074\r", t0 + ms(500)),
+            vec![Framed::Discarded {
+                len: 8,
+                reason: Discard::RestOfCutCode
+            }]
+        );
+        // The next code is intact: nothing of the cut-off one sticks to it.
+        assert_eq!(f.push(b"4006381333931\r", t0 + ms(900)), vec![code(b"4006381333931")]);
+    }
+
+    #[test]
+    fn discard_with_rest_drops_a_cut_code_up_to_its_terminator_then_frames_normally() {
+        let mut f = Framer::new(Terminator::Cr, GAP, Silence::DiscardWithRest);
+        let t0 = Instant::now();
+        let discarded = |len, reason| Framed::Discarded { len, reason };
+        f.push(b"96385074", t0);
+        assert_eq!(f.expire(t0 + ms(50)), Some(discarded(8, Discard::NoTerminator)));
+        assert_eq!(
+            f.deadline(),
+            Option::None,
+            "nothing pending: the rest may come after any stall"
+        );
+        assert_eq!(
+            f.push(b"12340\r", t0 + ms(900)),
+            vec![discarded(5, Discard::RestOfCutCode)],
+            "the tail of the cut code is never a code"
+        );
+        assert_eq!(f.push(b"4012996385074\r", t0 + ms(1000)), vec![code(b"4012996385074")]);
     }
 
     #[test]

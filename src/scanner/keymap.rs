@@ -15,7 +15,8 @@
 //! - Alt held + keypad digits types the byte with that decimal value on Alt release (Windows-style
 //!   "Alt+029" = GS); values above 255 are ignored;
 //! - keypad digits and operators type their character whatever Num Lock says;
-//! - Enter and keypad Enter end a code; Tab ends one too (a common wedge suffix; never part of a retail code).
+//! - Enter and keypad Enter are [`Key::Enter`], Tab is [`Key::Tab`]: the two suffixes a wedge scanner can be
+//!   set to send. Which of them ends a code is the framer's choice (`scanner.hid.terminator`), not the map's.
 
 use evdev::KeyCode;
 
@@ -28,8 +29,10 @@ const KEY_DOWN: i32 = 1;
 pub enum Key {
     /// A byte of the code.
     Byte(u8),
-    /// End of code (Enter, keypad Enter, Tab).
-    End,
+    /// Enter or keypad Enter.
+    Enter,
+    /// Tab.
+    Tab,
 }
 
 /// Modifier state and Alt+keypad accumulator of one keyboard-wedge device.
@@ -92,9 +95,14 @@ impl KeyMapper {
     }
 
     fn press(&mut self, key: KeyCode) -> Option<Key> {
-        if matches!(key, KeyCode::KEY_ENTER | KeyCode::KEY_KPENTER | KeyCode::KEY_TAB) {
+        let suffix = match key {
+            KeyCode::KEY_ENTER | KeyCode::KEY_KPENTER => Some(Key::Enter),
+            KeyCode::KEY_TAB => Some(Key::Tab),
+            _ => None,
+        };
+        if suffix.is_some() {
             self.alt_code = None;
-            return Some(Key::End);
+            return suffix;
         }
         if self.alt() {
             if let Some(d) = keypad_digit(key) {
@@ -252,7 +260,7 @@ mod tests {
         .concat();
         let out = type_keys(&mut KeyMapper::new(), &keys);
         assert_eq!(bytes(&out), b"400638133931527");
-        assert_eq!(out.last(), Some(&Key::End));
+        assert_eq!(out.last(), Some(&Key::Enter));
     }
 
     #[test]
@@ -360,9 +368,14 @@ mod tests {
     }
 
     #[test]
-    fn enter_keypad_enter_and_tab_end_a_code() {
-        for k in [KeyCode::KEY_ENTER, KeyCode::KEY_KPENTER, KeyCode::KEY_TAB] {
-            assert_eq!(type_keys(&mut KeyMapper::new(), &[k]), vec![Key::End], "{k:?}");
+    fn enter_and_keypad_enter_are_enter_and_tab_is_told_apart() {
+        let table = [
+            (KeyCode::KEY_ENTER, Key::Enter),
+            (KeyCode::KEY_KPENTER, Key::Enter),
+            (KeyCode::KEY_TAB, Key::Tab),
+        ];
+        for (k, want) in table {
+            assert_eq!(type_keys(&mut KeyMapper::new(), &[k]), vec![want], "{k:?}");
         }
     }
 

@@ -82,7 +82,7 @@ impl SerialSession {
             }
             Framed::Discarded {
                 len,
-                reason: Discard::NoTerminator,
+                reason: Discard::NoTerminator | Discard::RestOfCutCode,
             } => {
                 // Lengths only: a code may be a loyalty number.
                 tracing::warn!(
