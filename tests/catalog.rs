@@ -401,3 +401,26 @@ fn a_lost_or_damaged_snapshot_is_rebuilt_at_open_with_the_current_prices() {
     let store = fx.open();
     assert_eq!(price_of(&store, "8000070099999"), Some(349));
 }
+
+#[test]
+fn every_barcode_form_a_scanner_sends_reaches_the_stored_product() {
+    let fx = Fixture::new();
+    let store = fx.open();
+    let line = concat!(
+        r#"{"sku":"USA-2","gtins":["042100005264"],"name":"Peanut Butter","brand":"Example","#,
+        r#""price_cents":459,"vat_rate_bp":1000}"#
+    );
+    import(&store, &fx.file("upc.jsonl", &[line]));
+    let rules = omnigate::barcode::Rules::default();
+    for input in [
+        "042100005264",                                                // UPC-A as printed
+        "0042100005264",                                               // EAN-13 form (a scanner adding a zero)
+        "]E004252614",                                                 // UPC-E, expanded
+        "]C10100042100005264\u{1d}10LOT7",                             // GS1-128 with AI 01 and a lot
+        "https://id.shop.example/01/00042100005264/10/LOT7?17=271231", // GS1 Digital Link
+    ] {
+        let scan = omnigate::barcode::decode(input.as_bytes(), &rules).unwrap_or_else(|e| panic!("{input}: {e}"));
+        let found = omnigate::kiosk::lookup(&scan, &store).expect("lookup");
+        assert_eq!(found.map(|p| p.sku).as_deref(), Some("USA-2"), "{input}");
+    }
+}

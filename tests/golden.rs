@@ -167,6 +167,37 @@ fn screens() -> Vec<(&'static str, Frame)> {
                 false,
             ),
         ),
+        (
+            "not_found_without_code",
+            frame(Screen::NotFound { code: String::new() }, false),
+        ),
+        (
+            "invalid_empty",
+            frame(
+                Screen::Invalid {
+                    reason: ErrorClass::Empty,
+                },
+                false,
+            ),
+        ),
+        (
+            "invalid_characters",
+            frame(
+                Screen::Invalid {
+                    reason: ErrorClass::Characters,
+                },
+                false,
+            ),
+        ),
+        (
+            "invalid_date",
+            frame(
+                Screen::Invalid {
+                    reason: ErrorClass::Date,
+                },
+                false,
+            ),
+        ),
         ("scanner_disconnected", frame(Screen::ScannerDisconnected, false)),
         ("scanner_disconnected_offline", frame(Screen::ScannerDisconnected, true)),
     ]
