@@ -80,6 +80,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         r = setup => r.map_err(|e| DaemonError::Setup(e.to_string()))??,
     };
+    release_freed_memory();
     let catalog = FollowedSnapshot::new(snapshot_path, snapshot);
     let rules = Rules::from_config(&cfg.barcode)?;
     let panel = display::open(&cfg.display, cfg.device.language)?;
@@ -217,6 +218,17 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         ) {
             idle_deadline = None;
         }
+    }
+}
+
+/// Hands the memory sled used at start-up back to the kernel. glibc keeps freed blocks in the arena of the
+/// thread that freed them (here the start-up thread), so without a trim the closed database's page table stays
+/// resident (about 2 MB at 100 000 products).
+fn release_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
