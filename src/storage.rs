@@ -316,22 +316,12 @@ impl Storage {
         };
         let file = File::open(path).map_err(io_err("cannot open"))?;
         let size = file.metadata().map_err(io_err("cannot read metadata of"))?.len();
-        self.import_from(BufReader::with_capacity(256 * 1024, file), path, size, progress)
+        self.import_reader(BufReader::with_capacity(256 * 1024, file), path, size, progress)
     }
 
     /// Imports JSON Lines from any reader (`name` is used in error messages, `total_bytes` only for `progress`,
     /// 0 when unknown).
     pub fn import_reader(
-        &self,
-        reader: impl BufRead,
-        name: &Path,
-        total_bytes: u64,
-        progress: &dyn Fn(ImportProgress),
-    ) -> Result<ImportSummary, StorageError> {
-        self.import_from(reader, name, total_bytes, progress)
-    }
-
-    fn import_from(
         &self,
         reader: impl BufRead,
         name: &Path,

@@ -132,6 +132,24 @@ fn wait_for_screen(k: &Kiosk, want: &image::RgbImage, what: &str) {
     panic!("the screen did not show {what} within {DEADLINE:?}");
 }
 
+/// The pasta of `CATALOG` as the product screen shows it, at `price_cents`.
+fn pasta_at(price_cents: i64) -> Frame {
+    Frame {
+        screen: Screen::Product(ProductView {
+            name: "Spaghetti n.5".into(),
+            brand: "Barilla".into(),
+            price_cents,
+            per_kg: false,
+            weight_g: None,
+            regular_price_cents: None,
+            promotion: None,
+            stock: Some(24),
+            min_age: None,
+        }),
+        offline: true,
+    }
+}
+
 fn scan(k: &mut Kiosk, code: &str) {
     k.master
         .write_all(format!("{code}\r").as_bytes())
@@ -153,20 +171,7 @@ fn scanning_shows_product_then_not_found_then_invalid_then_disconnected() {
     wait_for_screen(&k, &idle, "the attract screen");
 
     scan(&mut k, "8001234567897");
-    let pasta = Frame {
-        screen: Screen::Product(ProductView {
-            name: "Spaghetti n.5".into(),
-            brand: "Barilla".into(),
-            price_cents: 129,
-            per_kg: false,
-            weight_g: None,
-            regular_price_cents: None,
-            promotion: None,
-            stock: Some(24),
-            min_age: None,
-        }),
-        offline: true,
-    };
+    let pasta = pasta_at(129);
     wait_for_screen(&k, &expected(&pasta, Language::It, scratch.path()), "the pasta");
 
     scan(&mut k, "8001234567880");
@@ -283,19 +288,6 @@ fn a_price_change_imported_while_the_kiosk_runs_is_what_the_next_scan_shows() {
         String::from_utf8_lossy(&out.stderr)
     );
     scan(&mut k, "8001234567897");
-    let pasta = Frame {
-        screen: Screen::Product(ProductView {
-            name: "Spaghetti n.5".into(),
-            brand: "Barilla".into(),
-            price_cents: 99,
-            per_kg: false,
-            weight_g: None,
-            regular_price_cents: None,
-            promotion: None,
-            stock: Some(24),
-            min_age: None,
-        }),
-        offline: true,
-    };
+    let pasta = pasta_at(99);
     wait_for_screen(&k, &expected(&pasta, Language::It, scratch.path()), "the new price");
 }
