@@ -21,6 +21,7 @@ pub mod feedback;
 pub mod gpio;
 pub mod kiosk;
 pub mod money;
+pub mod outbox;
 pub mod scanner;
 pub mod snapshot;
 pub mod storage;

@@ -1,5 +1,6 @@
 //! Durable storage: the only module that names sled. Everything else sees the catalog through
-//! [`CatalogStore`] and imports through [`Storage::import_file`].
+//! [`CatalogStore`] and imports through [`Storage::import_file`]; the outbox of events for central is
+//! [`outbox_store`], a separate sled database.
 //!
 //! # Layout
 //! `Storage::open(dir)` keeps the sled database in `dir/db` and, only while an import is being applied, the
@@ -53,6 +54,8 @@ use crate::barcode::Gtin;
 use crate::catalog::import::{parse_product, LineReader, Validator};
 use crate::catalog::{CatalogStore, ImportSummary, Product, StoreError};
 use crate::snapshot::{CatalogSnapshot, SnapshotError};
+
+pub mod outbox_store;
 
 /// Layout described in the module docs. Bump when it changes incompatibly.
 const LAYOUT: u64 = 1;
