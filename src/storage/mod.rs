@@ -218,6 +218,35 @@ impl std::fmt::Debug for Storage {
     }
 }
 
+/// Why sled would not open a database.
+pub(crate) enum SledOpenFailure {
+    /// sled returned an error (locked by another process, unreadable, corrupt…).
+    Error(sled::Error),
+    /// sled panicked while recovering (sled issue 1533, after some abrupt stops); the panic message.
+    Panicked(String),
+}
+
+/// Opens a sled database at `path` with an explicit cache (sled's default of 1 GiB would take a Pi's memory),
+/// turning a recovery panic into an error so the caller can move the damaged directory aside instead of
+/// crash-looping.
+pub(crate) fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, SledOpenFailure> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .mode(sled::Mode::LowSpace);
+    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(SledOpenFailure::Error(e)),
+        Err(panic) => Err(SledOpenFailure::Panicked(
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned()),
+        )),
+    }
+}
+
 impl Storage {
     /// Opens (or creates) the catalog in `dir` with a sled page cache of `cache_capacity_bytes`. sled's default
     /// of 1 GiB would take a Pi's memory. Right after opening the process holds about 14 MB whatever the catalog
@@ -234,28 +263,19 @@ impl Storage {
             path: dir.to_owned(),
             source,
         })?;
-        let config = sled::Config::new()
-            .path(dir.join(DB_DIR))
-            .cache_capacity(cache_capacity_bytes)
-            .mode(sled::Mode::LowSpace);
-        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => db,
-            Ok(Err(source)) => {
+        let db = match open_sled(&dir.join(DB_DIR), cache_capacity_bytes) {
+            Ok(db) => db,
+            Err(SledOpenFailure::Error(source)) => {
                 return Err(StorageError::Open {
                     dir: dir.to_owned(),
                     source,
                 })
             }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(SledOpenFailure::Panicked(message)) => {
                 return Err(StorageError::OpenPanicked {
                     dir: dir.to_owned(),
                     message,
-                });
+                })
             }
         };
         let db_err = |op| {

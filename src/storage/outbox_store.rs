@@ -39,10 +39,10 @@
 //! lost and nothing is counted twice.
 
 use std::fs::File;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use super::{open_sled, SledOpenFailure};
 use crate::outbox::{event_id, Event, EventClass};
 
 /// The largest encoded event accepted: far below sled's blob threshold (so the event lives in the `db` file
@@ -195,28 +195,19 @@ impl OutboxStore {
             path: dir.to_owned(),
             source,
         })?;
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::LowSpace);
-        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
-            Ok(Ok(db)) => db,
-            Ok(Err(source)) => {
+        let db = match open_sled(dir, cache_bytes) {
+            Ok(db) => db,
+            Err(SledOpenFailure::Error(source)) => {
                 return Err(OutboxStoreError::Open {
                     dir: dir.to_owned(),
                     source,
                 })
             }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
+            Err(SledOpenFailure::Panicked(message)) => {
                 return Err(OutboxStoreError::OpenPanicked {
                     dir: dir.to_owned(),
                     message,
-                });
+                })
             }
         };
         let log_path = dir.join(LOG_FILE);
