@@ -308,6 +308,7 @@ fn open_pty() -> Result<(std::fs::File, PathBuf), BenchError> {
 }
 
 fn bench_scan_to_frame(storage: &Storage, products: u64) -> Result<(f64, f64), BenchError> {
+    let mut catalog = crate::snapshot::FollowedSnapshot::new(storage.snapshot_path(), storage.snapshot());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -360,7 +361,9 @@ fn bench_scan_to_frame(storage: &Storage, products: u64) -> Result<(f64, f64), B
                     })
                 }
             };
-            let r = kiosk.on_scanner(&ev, storage);
+            // Exactly the daemon's path: look for a newer snapshot (one stat), then decide and draw.
+            catalog.refresh();
+            let r = kiosk.on_scanner(&ev, catalog.current());
             let frame = r.frame.ok_or_else(|| BenchError::Setup {
                 what: "scan-to-frame",
                 reason: "no frame".into(),
