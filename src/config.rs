@@ -52,6 +52,123 @@ pub struct Config {
     /// Store-specific barcode rules.
     #[serde(default)]
     pub barcode: BarcodeConfig,
+    /// The queue of events for central.
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    /// The link to central. Absent: the device runs offline and queues every event.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+    /// Trust in what central sends (catalog updates, commands).
+    #[serde(default)]
+    pub central: Option<CentralTrustConfig>,
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Disk budget for events not yet acknowledged by central, in MiB. When it is full telemetry is dropped
+    /// (and counted) and the kiosk stops taking sales, saying why; money events are never dropped.
+    #[serde(default = "default_outbox_budget_mb")]
+    pub budget_mb: u64,
+    /// sled page cache of the outbox database, in MiB.
+    #[serde(default = "default_outbox_cache_mb")]
+    pub cache_capacity_mb: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            budget_mb: default_outbox_budget_mb(),
+            cache_capacity_mb: default_outbox_cache_mb(),
+        }
+    }
+}
+
+fn default_outbox_budget_mb() -> u64 {
+    256
+}
+fn default_outbox_cache_mb() -> u64 {
+    2
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port (8883 for TLS, 1883 plain).
+    pub port: u16,
+    /// Seconds between keep-alive pings.
+    #[serde(default = "default_keep_alive_s")]
+    pub keep_alive_s: u64,
+    /// Largest MQTT packet sent or accepted, in bytes (catalog chunks must fit).
+    #[serde(default = "default_max_packet_bytes")]
+    pub max_packet_bytes: usize,
+    /// Events published and not yet acknowledged at once.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u16,
+    /// First pause after a failed connection; doubles (with jitter) up to `backoff_max_ms`.
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Longest pause between connection attempts.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Seconds between retained status publications (also published on every change).
+    #[serde(default = "default_status_interval_s")]
+    pub status_interval_s: u64,
+    /// User name for the broker (defaults to none).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// File holding the broker password (kept out of this file so it can be readable by root only).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// TLS settings; absent means plain TCP (development only).
+    #[serde(default)]
+    pub tls: Option<MqttTlsConfig>,
+}
+
+fn default_keep_alive_s() -> u64 {
+    30
+}
+fn default_max_packet_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_in_flight() -> u16 {
+    32
+}
+fn default_backoff_initial_ms() -> u64 {
+    500
+}
+fn default_backoff_max_ms() -> u64 {
+    60_000
+}
+fn default_status_interval_s() -> u64 {
+    60
+}
+
+/// `[mqtt.tls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTlsConfig {
+    /// PEM file with the CA certificate(s) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// PEM client certificate (chain) for mutual TLS; requires `client_key_file`.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// `[central]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralTrustConfig {
+    /// Central's Ed25519 public key (base64 of 32 bytes), from `omnigate central keygen`. Catalog updates
+    /// and commands not signed by it are rejected.
+    pub public_key: String,
 }
 
 /// UI language.
@@ -489,6 +606,20 @@ impl Config {
         if let Some(s) = self.display.simulator.as_mut() {
             fix(&mut s.output_dir);
         }
+        if let Some(m) = self.mqtt.as_mut() {
+            if let Some(p) = m.password_file.as_mut() {
+                fix(p);
+            }
+            if let Some(t) = m.tls.as_mut() {
+                fix(&mut t.ca_file);
+                if let Some(p) = t.client_cert_file.as_mut() {
+                    fix(p);
+                }
+                if let Some(p) = t.client_key_file.as_mut() {
+                    fix(p);
+                }
+            }
+        }
     }
 
     /// Cross-field rules serde cannot express. Returns (key, reason).
@@ -571,6 +702,59 @@ impl Config {
             return err("feedback", "kind = \"gpio\" needs at least one of led, buzzer");
         }
         crate::barcode::Rules::from_config(&self.barcode).map_err(|e| (format!("barcode.{}", e.key), e.reason))?;
+        if !(1..=65_536).contains(&self.outbox.budget_mb) {
+            return err("outbox.budget_mb", "must be between 1 and 65536");
+        }
+        if !(1..=16).contains(&self.outbox.cache_capacity_mb) {
+            return err("outbox.cache_capacity_mb", "must be between 1 and 16");
+        }
+        if let Some(m) = &self.mqtt {
+            self.validate_mqtt(m)?;
+        }
+        Ok(())
+    }
+
+    fn validate_mqtt(&self, m: &MqttConfig) -> Result<(), (String, String)> {
+        let err = |k: &str, r: &str| Err((k.to_string(), r.to_string()));
+        if m.host.trim().is_empty() || m.host.chars().any(char::is_whitespace) {
+            return err("mqtt.host", "must be a host name or address without spaces");
+        }
+        if m.port == 0 {
+            return err("mqtt.port", "must be between 1 and 65535");
+        }
+        if !(5..=3600).contains(&m.keep_alive_s) {
+            return err("mqtt.keep_alive_s", "must be between 5 and 3600");
+        }
+        // Events are up to 64 KiB; 256 MiB is MQTT's own ceiling.
+        if !(crate::storage::outbox_store::MAX_EVENT_BYTES + 1024..=256 * 1024 * 1024).contains(&m.max_packet_bytes) {
+            return err(
+                "mqtt.max_packet_bytes",
+                "must be between 66560 (an event of 64 KiB) and 268435456",
+            );
+        }
+        if !(1..=1024).contains(&m.max_in_flight) {
+            return err("mqtt.max_in_flight", "must be between 1 and 1024");
+        }
+        if !(10..=60_000).contains(&m.backoff_initial_ms) {
+            return err("mqtt.backoff_initial_ms", "must be between 10 and 60000");
+        }
+        if !(m.backoff_initial_ms..=3_600_000).contains(&m.backoff_max_ms) {
+            return err("mqtt.backoff_max_ms", "must be between backoff_initial_ms and 3600000");
+        }
+        if !(1..=86_400).contains(&m.status_interval_s) {
+            return err("mqtt.status_interval_s", "must be between 1 and 86400");
+        }
+        if m.password_file.is_some() && m.username.is_none() {
+            return err("mqtt.password_file", "needs mqtt.username");
+        }
+        if let Some(t) = &m.tls {
+            if t.client_cert_file.is_some() != t.client_key_file.is_some() {
+                return err(
+                    "mqtt.tls.client_key_file",
+                    "client_cert_file and client_key_file go together (mutual TLS needs both)",
+                );
+            }
+        }
         Ok(())
     }
 }

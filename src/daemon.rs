@@ -8,7 +8,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -16,10 +18,15 @@ use crate::barcode::Rules;
 use crate::catalog::CatalogStore;
 use crate::config::Config;
 use crate::display::{self, Panel};
+use crate::events::{EventSink, Recorded};
 use crate::feedback::Feedback;
 use crate::kiosk::{Kiosk, Reaction};
+use crate::mqtt::{LinkSettings, LinkState};
+use crate::outbox::EventClass;
 use crate::scanner::{self, ScanEvent};
 use crate::snapshot::FollowedSnapshot;
+use crate::status::{DeviceStatus, Health};
+use crate::storage::outbox_store::OutboxStore;
 use crate::storage::Storage;
 
 /// How long tasks get to finish after a shutdown request; below systemd's TimeoutStopSec (10 s in the unit).
@@ -56,6 +63,13 @@ pub enum DaemonError {
     /// Feedback outputs could not be opened.
     #[error(transparent)]
     Feedback(#[from] crate::feedback::FeedbackError),
+    /// The outbox database could not be opened. Never moved aside automatically: a new outbox would hand out
+    /// sequence numbers (and so event ids) again, and central would discard those events as duplicates.
+    #[error("{0} (support: keep this directory, it holds events not yet sent to central)")]
+    Outbox(#[from] crate::storage::outbox_store::OutboxStoreError),
+    /// The MQTT settings are unusable (certificate, key or password file).
+    #[error(transparent)]
+    Mqtt(#[from] crate::mqtt::MqttError),
 }
 
 /// Runs the kiosk until `shutdown` completes.
@@ -71,9 +85,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let setup = tokio::task::spawn_blocking(move || -> Result<_, DaemonError> {
         let storage = open_catalog(&setup_cfg)?;
         seed_if_empty(&setup_cfg, &storage)?;
-        Ok((storage.snapshot(), storage.snapshot_path()))
+        let outbox = open_outbox(&setup_cfg)?;
+        Ok((storage.snapshot(), storage.snapshot_path(), outbox))
     });
-    let (snapshot, snapshot_path) = tokio::select! {
+    let (snapshot, snapshot_path, outbox) = tokio::select! {
         _ = &mut shutdown => {
             tracing::info!("stop requested while opening the catalog");
             return Ok(());
@@ -84,8 +99,68 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let catalog = FollowedSnapshot::new(snapshot_path, snapshot);
     let rules = Rules::from_config(&cfg.barcode)?;
     let panel = display::open(&cfg.display, cfg.device.language)?;
+    let outbox = Arc::new(outbox);
+    let appended = Arc::new(Notify::new());
+    let sink = Arc::new(EventSink::new(
+        outbox.clone(),
+        cfg.outbox.budget_mb * 1024 * 1024,
+        appended.clone(),
+    ));
+    let offline_doc = crate::status::offline(&cfg.device.store_id, &cfg.device.device_id);
+    let link_settings = cfg
+        .mqtt
+        .as_ref()
+        .map(|m| LinkSettings::from_config(m, &cfg.device.store_id, &cfg.device.device_id, offline_doc))
+        .transpose()?;
 
     let cancel = CancellationToken::new();
+    let health = Arc::new(Health::default());
+    let (link_state_tx, link_state_rx) = watch::channel(LinkState::default());
+    let (status_tx, status_rx) = watch::channel(Vec::new());
+    let link_task = link_settings.map(|settings| {
+        let (inbound_tx, inbound_rx) = mpsc::channel(16);
+        let (acker, acks) = crate::mqtt::ack_channel();
+        let (_subscribe_tx, subscriptions) = mpsc::unbounded_channel();
+        let io = crate::mqtt::LinkIo {
+            appended: appended.clone(),
+            inbound: inbound_tx,
+            acks,
+            subscriptions,
+            status: status_rx,
+            state: link_state_tx,
+        };
+        let store = outbox.clone();
+        let token = cancel.child_token();
+        tokio::spawn(drop_unsubscribed(inbound_rx, acker, token.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = crate::mqtt::run(settings, store, io, token).await {
+                tracing::error!(error = %e, "the link to central stopped; events stay queued on disk");
+            }
+        })
+    });
+    let status_task = tokio::spawn(publish_status(
+        StatusParts {
+            store: cfg.device.store_id.clone(),
+            device: cfg.device.device_id.clone(),
+            state_dir: cfg.device.state_dir.clone(),
+            interval: Duration::from_secs(cfg.mqtt.as_ref().map(|m| m.status_interval_s).unwrap_or(60)),
+            sink: sink.clone(),
+            health: health.clone(),
+            link: link_state_rx.clone(),
+            started,
+            tx: status_tx,
+        },
+        cancel.child_token(),
+    ));
+    record_in_background(
+        &sink,
+        "device.started",
+        EventClass::Business,
+        serde_json::json!({
+            "software": env!("CARGO_PKG_VERSION"),
+            "catalog_version": catalog.current().version(),
+        }),
+    );
     let feedback = Feedback::spawn(&cfg.feedback, cancel.child_token())?;
     let (scan_tx, scan_rx) = mpsc::channel(64);
     let scanner_task = scanner::spawn(&cfg.scanner, scan_tx, cancel.child_token());
@@ -109,6 +184,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             scan_rx,
             idle_after: Duration::from_secs(cfg.display.idle_after_s),
             watchdog: sd_notify::watchdog_enabled(),
+            link: cfg.mqtt.is_some().then_some(link_state_rx),
+            health: health.clone(),
+            sink: Some(sink.clone()),
         },
         &mut shutdown,
     )
@@ -122,12 +200,177 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let stopped = async {
         let _ = scanner_task.await;
         feedback.stopped().await;
+        if let Some(link) = link_task {
+            let _ = link.await;
+        }
+        let _ = status_task.await;
     };
     if tokio::time::timeout(SHUTDOWN_DEADLINE, stopped).await.is_err() {
         tracing::warn!("tasks did not stop within the shutdown deadline");
     }
+    // Acks of the last moments become durable (appends always are).
+    if let Err(e) = outbox.sync() {
+        tracing::warn!(error = %e, "outbox not synced at shutdown; some events may be sent twice");
+    }
     tracing::info!("stopped");
     loop_result
+}
+
+/// Records an event without holding up the caller (the append waits for the disk). A failure is logged: only
+/// telemetry and device events go this way, never a sale.
+fn record_in_background(sink: &Arc<EventSink>, kind: &'static str, class: EventClass, payload: serde_json::Value) {
+    let sink = sink.clone();
+    tokio::task::spawn_blocking(move || match sink.record(kind, class, payload) {
+        Ok(Recorded::Stored(_)) => {}
+        Ok(Recorded::DroppedTelemetry) => tracing::debug!(kind, "telemetry dropped: outbox over budget"),
+        Err(e) => tracing::warn!(kind, error = %e, "event not recorded"),
+    });
+}
+
+/// Until central's updates are wired in, nothing is subscribed; a message that arrives anyway (a broker that
+/// kept an old session) is acknowledged so the broker stops resending it.
+async fn drop_unsubscribed(
+    mut inbound: mpsc::Receiver<crate::mqtt::InboundMessage>,
+    acker: crate::mqtt::Acker,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            m = inbound.recv() => match m {
+                None => return,
+                Some(m) => {
+                    tracing::warn!(topic = %m.topic, "message on a topic this version does not handle; dropped");
+                    acker.ack(m.ack_token());
+                }
+            },
+        }
+    }
+}
+
+/// What the status publisher reads.
+struct StatusParts {
+    store: String,
+    device: String,
+    state_dir: PathBuf,
+    interval: Duration,
+    sink: Arc<EventSink>,
+    health: Arc<Health>,
+    link: watch::Receiver<LinkState>,
+    started: Instant,
+    tx: watch::Sender<Vec<u8>>,
+}
+
+/// Builds the status document at the configured interval and whenever the link, the hardware or the ability
+/// to sell changes; the link publishes it retained.
+async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(p.interval);
+    let mut seq = 0u64;
+    let mut last_blocked = None;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+            _ = p.health.changed() => {}
+            r = p.link.changed() => if r.is_err() { return },
+        }
+        let sink = p.sink.clone();
+        let Ok(doc) = tokio::task::spawn_blocking({
+            let (health, state_dir) = (p.health.clone(), p.state_dir.clone());
+            let (store, device) = (p.store.clone(), p.device.clone());
+            let uptime_s = p.started.elapsed().as_secs();
+            let last_acked = p.link.borrow().last_acked;
+            seq += 1;
+            let seq = seq;
+            move || build_status(&sink, &health, &state_dir, store, device, seq, uptime_s, last_acked)
+        })
+        .await
+        else {
+            return;
+        };
+        if last_blocked != Some(doc.outbox.sales_blocked) {
+            if doc.outbox.sales_blocked {
+                tracing::error!(
+                    bytes = doc.outbox.bytes,
+                    budget = doc.outbox.budget_bytes,
+                    "outbox full: no sales until central acknowledges queued events"
+                );
+            }
+            last_blocked = Some(doc.outbox.sales_blocked);
+        }
+        match serde_json::to_vec(&doc) {
+            Ok(bytes) => {
+                p.tx.send_replace(bytes);
+            }
+            Err(e) => tracing::error!(error = %e, "status not encoded"),
+        }
+    }
+}
+
+/// One status document from the current figures (reads the outbox's first key and the file system).
+#[allow(clippy::too_many_arguments)]
+fn build_status(
+    sink: &EventSink,
+    health: &Health,
+    state_dir: &Path,
+    store: String,
+    device: String,
+    status_seq: u64,
+    uptime_s: u64,
+    last_acked: Option<u64>,
+) -> DeviceStatus {
+    let now = crate::clock::synced_unix_ms();
+    let outbox = sink.store();
+    let (depth, oldest_seq, bytes, oldest_at) = match outbox.status() {
+        Ok(s) => {
+            let oldest_at = s
+                .oldest
+                .and_then(|seq| outbox.pending(seq, 1).ok())
+                .and_then(|events| events.first().and_then(|e| e.recorded_at_ms));
+            (s.depth, s.oldest, s.bytes, oldest_at)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox status not readable");
+            (0, None, outbox.bytes(), None)
+        }
+    };
+    let catalog_age = std::fs::metadata(state_dir.join("catalog").join("catalog.snap"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64);
+    DeviceStatus {
+        v: 1,
+        state: "online",
+        store,
+        device,
+        software: env!("CARGO_PKG_VERSION"),
+        status_seq,
+        uptime_s,
+        clock_synced: now.is_some(),
+        catalog: crate::status::CatalogStatus {
+            central_version: 0,
+            products: health.catalog_products(),
+            age_s: crate::status::age_s(catalog_age, now),
+        },
+        outbox: crate::status::QueueStatus {
+            depth,
+            oldest_seq,
+            oldest_age_s: crate::status::age_s(oldest_at, now),
+            bytes,
+            budget_bytes: sink.budget(),
+            last_acked_seq: last_acked,
+            dropped_telemetry: sink.dropped_telemetry(),
+            sales_blocked: sink.sales_blocked().is_some(),
+        },
+        health: crate::status::HealthStatus {
+            scanner: health.scanner(),
+            display: health.display(),
+            printer: "none",
+        },
+        disk: crate::status::disk_usage(state_dir),
+        locked: false,
+    }
 }
 
 /// Everything the event loop drives.
@@ -146,6 +389,12 @@ pub struct LoopParts {
     pub idle_after: Duration,
     /// systemd watchdog interval, when enabled.
     pub watchdog: Option<Duration>,
+    /// The link to central, when configured: the offline marker follows it.
+    pub link: Option<watch::Receiver<LinkState>>,
+    /// Hardware and catalog flags for the status.
+    pub health: Arc<Health>,
+    /// Where lookups are recorded (telemetry), when events are kept.
+    pub sink: Option<Arc<EventSink>>,
 }
 
 /// The event loop: scanner events and timers in, frames and signals out. Tells systemd READY=1 once the first
@@ -159,8 +408,13 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         mut scan_rx,
         idle_after,
         watchdog,
+        link,
+        health,
+        sink,
     } = parts;
-    show(panel.as_mut(), Some(kiosk.frame().clone()));
+    let mut link = link;
+    health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
+    health.set_display(show(panel.as_mut(), Some(kiosk.frame().clone())));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     // Ping at half the interval so one slow frame push never trips the watchdog. WATCHDOG_USEC=0 means none.
@@ -185,7 +439,18 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                 Some(ev) => {
                     // One stat per scan: a catalog imported meanwhile is what the shopper sees.
                     catalog.refresh();
-                    kiosk.on_scanner(&ev, catalog.current())
+                    let reaction = kiosk.on_scanner(&ev, catalog.current());
+                    health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
+                    match &ev {
+                        ScanEvent::Connected => health.set_scanner(true),
+                        ScanEvent::Disconnected { .. } => health.set_scanner(false),
+                        ScanEvent::Code(_) => {
+                            if let (Some(sink), Some(payload)) = (&sink, lookup_telemetry(&kiosk.frame().screen)) {
+                                record_in_background(sink, "kiosk.lookup", EventClass::Telemetry, payload);
+                            }
+                        }
+                    }
+                    reaction
                 }
                 None => {
                     // The scanner task ended (only happens on shutdown); keep serving until told to stop.
@@ -203,11 +468,29 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                 }
                 continue;
             }
+            changed = async {
+                match link.as_mut() {
+                    Some(l) => l.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(l) = link.as_mut() else { continue };
+                if changed.is_err() {
+                    // The link task ended (shutdown, or its database failed): offline from now on.
+                    link = None;
+                    kiosk.set_offline(true)
+                } else {
+                    let connected = l.borrow_and_update().connected;
+                    kiosk.set_offline(!connected)
+                }
+            }
         };
         if let Some(s) = reaction.signal {
             feedback.signal(s);
         }
-        show(panel.as_mut(), reaction.frame);
+        if reaction.frame.is_some() {
+            health.set_display(show(panel.as_mut(), reaction.frame));
+        }
         idle_deadline = reaction
             .arm_idle_timer
             .then(|| Instant::now() + idle_after)
@@ -232,13 +515,41 @@ fn release_freed_memory() {
     }
 }
 
-fn show(panel: &mut dyn Panel, frame: Option<crate::ui::Frame>) {
+/// Shows `frame` (if any); false when the panel failed.
+fn show(panel: &mut dyn Panel, frame: Option<crate::ui::Frame>) -> bool {
     if let Some(f) = frame {
         if let Err(e) = panel.show(&f) {
             // A flaky panel must not stop the till: log, and the next frame tries again.
             tracing::error!(error = %e, "frame not shown");
+            return false;
         }
     }
+    true
+}
+
+/// What a scan told the shopper, as telemetry: which codes shoppers look for that the catalog lacks is what a
+/// store manager acts on. Store codes (loyalty, staff) are never recorded: they identify people.
+fn lookup_telemetry(screen: &crate::ui::Screen) -> Option<serde_json::Value> {
+    use crate::ui::Screen;
+    match screen {
+        Screen::Product(_) => Some(serde_json::json!({ "result": "found" })),
+        Screen::NotFound { code } => Some(serde_json::json!({ "result": "not_found", "code": code })),
+        Screen::Invalid { reason } => Some(serde_json::json!({ "result": "invalid", "reason": format!("{reason:?}") })),
+        _ => None,
+    }
+}
+
+fn outbox_dir(cfg: &Config) -> PathBuf {
+    cfg.device.state_dir.join("outbox")
+}
+
+/// Opens the outbox of events for central (see [`DaemonError::Outbox`] for why a damaged one stops the start).
+pub fn open_outbox(cfg: &Config) -> Result<OutboxStore, DaemonError> {
+    Ok(OutboxStore::open(
+        &outbox_dir(cfg),
+        cfg.outbox.cache_capacity_mb * 1024 * 1024,
+        &cfg.device.device_id,
+    )?)
 }
 
 fn catalog_dir(cfg: &Config) -> PathBuf {

@@ -8,7 +8,7 @@
 //! Events are ordered only by their persisted per-device sequence number, never by wall-clock time: the Pi has
 //! no real-time clock, and its time can jump at any boot.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,10 @@ pub struct Event {
     pub class: EventClass,
     /// The event's data.
     pub payload: serde_json::Value,
+    /// Wall-clock time of the append in Unix milliseconds, only when the clock was synchronised (NTP) at the
+    /// time: informational for people (and the "oldest pending age" of the status), never used for order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at_ms: Option<u64>,
 }
 
 /// The id of event `seq` of device `device_id`.
@@ -71,6 +75,24 @@ pub enum Admission {
 /// while offline can never be what stops a sale: the last quarter is for money and business events.
 const TELEMETRY_KEEPS_FREE_DIVISOR: u64 = 4;
 
+/// Whether an event of `class` encoding to `size` bytes may be appended when `used` of `budget` bytes are taken
+/// by unacknowledged events. See [`Outbox::admit`]; this is the same rule for a caller that counts bytes on disk.
+pub fn admit(class: EventClass, size: u64, used: u64, budget: u64) -> Result<Admission, OutboxFull> {
+    let after = used.saturating_add(size);
+    match class {
+        EventClass::Telemetry => {
+            let limit = budget - budget / TELEMETRY_KEEPS_FREE_DIVISOR;
+            if after > limit {
+                Ok(Admission::DropTelemetry)
+            } else {
+                Ok(Admission::Accept)
+            }
+        }
+        EventClass::Money | EventClass::Business if after > budget => Err(OutboxFull { used, budget }),
+        EventClass::Money | EventClass::Business => Ok(Admission::Accept),
+    }
+}
+
 /// A snapshot of the outbox for the status screen and for telemetry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct OutboxStatus {
@@ -96,6 +118,11 @@ pub struct Outbox {
     /// Published, waiting for the PUBACK: seq → packet id, and back.
     in_flight: BTreeMap<u64, u16>,
     by_pkid: HashMap<u16, u64>,
+    /// Handed to the MQTT client, packet id not known yet (it is assigned when the client writes the packet,
+    /// in the order of the requests).
+    requested: VecDeque<u64>,
+    /// The highest seq ever pushed: the caller loads events from disk in seq order, a window at a time.
+    loaded_through: u64,
     max_in_flight: usize,
     budget: u64,
     used: u64,
@@ -112,6 +139,8 @@ impl Outbox {
             pending: BTreeSet::new(),
             in_flight: BTreeMap::new(),
             by_pkid: HashMap::new(),
+            requested: VecDeque::new(),
+            loaded_through: 0,
             max_in_flight: max_in_flight.max(1),
             budget: budget_bytes,
             used: 0,
@@ -126,28 +155,17 @@ impl Outbox {
     /// never dropped, the caller refuses the sale instead. Telemetry is admitted only while it leaves a quarter
     /// of the budget free; otherwise it is dropped and counted.
     pub fn admit(&mut self, class: EventClass, size: u64) -> Result<Admission, OutboxFull> {
-        let after = self.used.saturating_add(size);
-        match class {
-            EventClass::Telemetry => {
-                let limit = self.budget - self.budget / TELEMETRY_KEEPS_FREE_DIVISOR;
-                if after > limit {
-                    self.dropped_telemetry += 1;
-                    Ok(Admission::DropTelemetry)
-                } else {
-                    Ok(Admission::Accept)
-                }
-            }
-            EventClass::Money | EventClass::Business if after > self.budget => Err(OutboxFull {
-                used: self.used,
-                budget: self.budget,
-            }),
-            EventClass::Money | EventClass::Business => Ok(Admission::Accept),
+        let admission = admit(class, size, self.used, self.budget)?;
+        if admission == Admission::DropTelemetry {
+            self.dropped_telemetry += 1;
         }
+        Ok(admission)
     }
 
     /// A durably appended (or, at start, reloaded) event of `size` bytes: pending from now on. A seq already
     /// known is ignored.
     pub fn push(&mut self, seq: u64, size: u64) {
+        self.loaded_through = self.loaded_through.max(seq);
         if let std::collections::btree_map::Entry::Vacant(slot) = self.unacked.entry(seq) {
             slot.insert(size);
             self.pending.insert(seq);
@@ -158,6 +176,7 @@ impl Outbox {
     /// The uplink (re)connected: the broker may have lost the session, so everything unacknowledged is pending
     /// again, to be published anew in seq order. Packet ids of the old connection mean nothing any more.
     pub fn on_connected(&mut self) {
+        self.pending.extend(self.requested.drain(..));
         self.pending.extend(self.in_flight.keys().copied());
         self.in_flight.clear();
         self.by_pkid.clear();
@@ -165,10 +184,38 @@ impl Outbox {
 
     /// The lowest pending seq, if the in-flight window has room.
     pub fn next_to_send(&self) -> Option<u64> {
-        if self.in_flight.len() >= self.max_in_flight {
+        if self.in_flight.len() + self.requested.len() >= self.max_in_flight {
             return None;
         }
         self.pending.first().copied()
+    }
+
+    /// Takes the lowest pending seq for publishing when the window has room: it counts as in flight from now
+    /// on, and gets its packet id from the next [`Outbox::on_outgoing`].
+    pub fn take_next(&mut self) -> Option<u64> {
+        let seq = self.next_to_send()?;
+        self.pending.remove(&seq);
+        self.requested.push_back(seq);
+        Some(seq)
+    }
+
+    /// The MQTT client wrote the oldest requested event as packet `pkid`; returns its seq (`None` when nothing
+    /// was requested, which the caller treats as a bug in its bookkeeping).
+    pub fn on_outgoing(&mut self, pkid: u16) -> Option<u64> {
+        let seq = self.requested.pop_front()?;
+        self.pending.insert(seq);
+        self.on_published(seq, pkid);
+        Some(seq)
+    }
+
+    /// Events pushed and not yet handed to the client: below a low-water mark the caller loads more.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The highest seq pushed so far (0 = none): the next load starts after it.
+    pub fn loaded_through(&self) -> u64 {
+        self.loaded_through
     }
 
     /// `seq` was handed to MQTT as packet `pkid`. Returns false (and changes nothing) when `seq` is not pending.
@@ -385,6 +432,24 @@ mod tests {
         assert_eq!(outbox.on_puback(5), Some(1));
         assert_eq!(outbox.used_bytes(), 40);
         assert_eq!(outbox.admit(EventClass::Money, 60), Ok(Admission::Accept));
+    }
+
+    #[test]
+    fn requested_events_get_their_packet_ids_in_request_order_and_count_in_the_window() {
+        let mut outbox = with_events(2, &[1, 2, 3]);
+        assert_eq!(
+            (outbox.take_next(), outbox.take_next(), outbox.take_next()),
+            (Some(1), Some(2), None)
+        );
+        assert_eq!(outbox.on_outgoing(40), Some(1));
+        assert_eq!(outbox.on_outgoing(41), Some(2));
+        assert_eq!(outbox.on_outgoing(42), None, "nothing else was requested");
+        assert_eq!(outbox.on_puback(41), Some(2));
+        assert_eq!(outbox.take_next(), Some(3));
+        // A reconnect before the client wrote seq 3: it is pending again, after seq 1 (still unacked).
+        outbox.on_connected();
+        assert_eq!((outbox.take_next(), outbox.take_next()), (Some(1), Some(3)));
+        assert_eq!(outbox.loaded_through(), 3);
     }
 
     #[test]

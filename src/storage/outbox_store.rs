@@ -267,6 +267,17 @@ impl OutboxStore {
     /// On `Err` after the write the event may still reach disk and central: treat the outcome as unknown
     /// (stop the sale and say why) rather than as "not recorded".
     pub fn append(&self, kind: &str, class: EventClass, payload: serde_json::Value) -> Result<Event, OutboxStoreError> {
+        self.append_at(kind, class, payload, None)
+    }
+
+    /// [`OutboxStore::append`] with the wall-clock time of the event, when the caller knows the clock is right.
+    pub fn append_at(
+        &self,
+        kind: &str,
+        class: EventClass,
+        payload: serde_json::Value,
+        recorded_at_ms: Option<u64>,
+    ) -> Result<Event, OutboxStoreError> {
         let mut commit = self.lock();
         let seq = commit.next_seq;
         let event = Event {
@@ -275,6 +286,7 @@ impl OutboxStore {
             kind: kind.to_owned(),
             class,
             payload,
+            recorded_at_ms,
         };
         let encoded = serde_json::to_vec(&event).expect("an Event of JSON values always serialises");
         if encoded.len() > MAX_EVENT_BYTES {
@@ -359,6 +371,28 @@ impl OutboxStore {
                 reason: e.to_string(),
             })?;
             events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// Up to `limit` *durable* events with seq ≥ `from_seq` as stored (the JSON that goes on the wire), in seq
+    /// order: the uplink publishes these bytes without decoding them.
+    ///
+    /// Only durable ones: an event written but not yet fsynced could be lost by a crash, and its seq handed out
+    /// again to another event; had the first been sent, central would discard the second as a duplicate.
+    pub fn pending_encoded(&self, from_seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, OutboxStoreError> {
+        let durable = self.lock().durable;
+        let mut events = Vec::new();
+        for entry in self
+            .db
+            .range(event_key(from_seq)..event_key(durable.saturating_add(1)))
+            .take(limit)
+        {
+            let (key, value) = entry.map_err(self.db_err("read events"))?;
+            if key.first() != Some(&EVENT_PREFIX) {
+                break;
+            }
+            events.push((self.decode_u64("event key", &key[1..])?, value.to_vec()));
         }
         Ok(events)
     }
