@@ -53,6 +53,15 @@ pub enum Command {
         #[command(subcommand)]
         action: CatalogAction,
     },
+    /// The queue of events waiting for central (works while the daemon runs).
+    Queue {
+        /// Configuration file (where the outbox lives).
+        #[arg(long, short, global = true, default_value = "/etc/omnigate/omnigate.toml")]
+        config: PathBuf,
+        /// What to show.
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Measure the speed targets and print a table (see README, Performance).
     Bench {
         /// Which measurement (all when omitted).
@@ -86,6 +95,32 @@ pub enum CatalogAction {
     Status,
 }
 
+/// `omnigate queue …`
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Depth, oldest pending event and its age, bytes against the budget, last acknowledged event.
+    Status {
+        /// Print the daemon's status document as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pending events, oldest first, one line each.
+    List {
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Every pending event as JSON Lines (for support), to stdout or a file.
+    Export {
+        /// Write here instead of stdout (fsynced when done).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
 /// Errors of the one-shot commands.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -98,6 +133,9 @@ pub enum CliError {
     /// stdout/stdin failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The outbox could not be read.
+    #[error("{0}")]
+    Queue(String),
 }
 
 /// `omnigate check-config FILE`
@@ -283,5 +321,243 @@ mod tests {
             got.push(String::from_utf8_lossy(&line).into_owned());
         }
         assert_eq!(got, ["80012345", "", "12345678", "last"]);
+    }
+}
+
+/// `omnigate queue …`: asks the running daemon over its control socket; with no daemon running, opens the
+/// outbox directly (read-only use: nothing is changed).
+pub fn queue(config: &Path, action: &QueueAction) -> Result<ExitCode, CliError> {
+    let cfg = Config::load(config)?;
+    let state_dir = &cfg.device.state_dir;
+    let mut out = std::io::stdout().lock();
+    match action {
+        QueueAction::Status { json } => {
+            let live = crate::control::request(state_dir, &crate::control::Request::Status)?;
+            match live {
+                Some(mut reader) => {
+                    let mut line = String::new();
+                    reader.read_line(&mut line)?;
+                    if *json {
+                        writeln!(out, "{}", line.trim_end())?;
+                    } else {
+                        let doc: serde_json::Value = serde_json::from_str(&line)
+                            .map_err(|e| CliError::Queue(format!("the daemon's status is not JSON: {e}")))?;
+                        write_queue_status(&mut out, &doc, cfg.outbox.budget_mb * 1024 * 1024)?;
+                    }
+                }
+                None => {
+                    let store = open_outbox_offline(&cfg)?;
+                    let s = store.status().map_err(|e| CliError::Queue(e.to_string()))?;
+                    let oldest_at = s
+                        .oldest
+                        .and_then(|seq| store.pending(seq, 1).ok())
+                        .and_then(|e| e.first().and_then(|e| e.recorded_at_ms));
+                    let doc = serde_json::json!({
+                        "outbox": {
+                            "depth": s.depth,
+                            "oldest_seq": s.oldest,
+                            "oldest_age_s": crate::status::age_s(oldest_at, crate::clock::synced_unix_ms()),
+                            "bytes": s.bytes,
+                            "budget_bytes": cfg.outbox.budget_mb * 1024 * 1024,
+                            "last_acked_seq": null,
+                        },
+                        "daemon": "not running",
+                    });
+                    if *json {
+                        writeln!(out, "{doc}")?;
+                    } else {
+                        write_queue_status(&mut out, &doc, cfg.outbox.budget_mb * 1024 * 1024)?;
+                    }
+                }
+            }
+        }
+        QueueAction::List { from, limit } => {
+            writeln!(
+                out,
+                "{:>10}  {:<28} {:<20} {:<9} {:>7}  recorded (UTC)",
+                "seq", "id", "kind", "class", "bytes"
+            )?;
+            for_each_pending(&cfg, *from, *limit, &mut |line| {
+                let e: serde_json::Value = serde_json::from_slice(line)
+                    .map_err(|e| CliError::Queue(format!("stored event is not JSON: {e}")))?;
+                let recorded = e["recorded_at_ms"]
+                    .as_u64()
+                    .map(format_utc)
+                    .unwrap_or_else(|| "clock not set".into());
+                writeln!(
+                    out,
+                    "{:>10}  {:<28} {:<20} {:<9} {:>7}  {recorded}",
+                    e["seq"],
+                    e["id"].as_str().unwrap_or("?"),
+                    e["kind"].as_str().unwrap_or("?"),
+                    e["class"].as_str().unwrap_or("?"),
+                    line.len()
+                )?;
+                Ok(())
+            })?;
+        }
+        QueueAction::Export { output } => {
+            let mut count = 0u64;
+            match output {
+                None => for_each_pending(&cfg, 0, u64::MAX, &mut |line| {
+                    out.write_all(line)?;
+                    out.write_all(b"\n")?;
+                    count += 1;
+                    Ok(())
+                })?,
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|e| CliError::Queue(format!("{}: cannot create: {e}", path.display())))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    for_each_pending(&cfg, 0, u64::MAX, &mut |line| {
+                        w.write_all(line)?;
+                        w.write_all(b"\n")?;
+                        count += 1;
+                        Ok(())
+                    })?;
+                    let file = w.into_inner().map_err(|e| CliError::Io(e.into_error()))?;
+                    file.sync_all()?;
+                }
+            }
+            eprintln!("{count} event(s) exported");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls `each` with every pending event's stored JSON, from the daemon when it runs, else from disk.
+fn for_each_pending(
+    cfg: &Config,
+    from: u64,
+    limit: u64,
+    each: &mut dyn FnMut(&[u8]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let request = crate::control::Request::List { from, limit };
+    if let Some(reader) = crate::control::request(&cfg.device.state_dir, &request)? {
+        for line in reader.split(b'\n') {
+            let line = line?;
+            if line.starts_with(b"{\"error\"") {
+                return Err(CliError::Queue(String::from_utf8_lossy(&line).into_owned()));
+            }
+            each(&line)?;
+        }
+        return Ok(());
+    }
+    let store = open_outbox_offline(cfg)?;
+    let (mut next, mut left) = (from, limit);
+    while left > 0 {
+        let batch = store
+            .pending_encoded(next, 256)
+            .map_err(|e| CliError::Queue(e.to_string()))?;
+        let Some(&(last, _)) = batch.last() else { break };
+        for (_, bytes) in batch.iter().take(usize::try_from(left).unwrap_or(usize::MAX)) {
+            each(bytes)?;
+            left -= 1;
+        }
+        next = last + 1;
+    }
+    Ok(())
+}
+
+fn open_outbox_offline(cfg: &Config) -> Result<crate::storage::outbox_store::OutboxStore, CliError> {
+    let dir = cfg.device.state_dir.join("outbox");
+    if !dir.exists() {
+        return Err(CliError::Queue(format!(
+            "{}: no outbox here (the daemon has never run with this configuration)",
+            dir.display()
+        )));
+    }
+    crate::daemon::open_outbox(cfg).map_err(|e| CliError::Queue(e.to_string()))
+}
+
+fn write_queue_status(out: &mut dyn Write, doc: &serde_json::Value, budget: u64) -> std::io::Result<()> {
+    let q = &doc["outbox"];
+    let depth = q["depth"].as_u64().unwrap_or(0);
+    let bytes = q["bytes"].as_u64().unwrap_or(0);
+    writeln!(out, "events waiting for central: {depth}")?;
+    match q["oldest_seq"].as_u64() {
+        Some(seq) => {
+            let age = q["oldest_age_s"]
+                .as_u64()
+                .map(format_age)
+                .unwrap_or_else(|| "unknown (clock not synchronised when it was recorded, or now)".into());
+            writeln!(out, "oldest pending: seq {seq}, waiting {age}")?;
+        }
+        None => writeln!(out, "oldest pending: none")?,
+    }
+    writeln!(
+        out,
+        "disk: {} of {} budget ({:.1}%)",
+        format_bytes(bytes),
+        format_bytes(budget),
+        bytes as f64 * 100.0 / budget.max(1) as f64
+    )?;
+    match q["last_acked_seq"].as_u64() {
+        Some(seq) => writeln!(out, "last acknowledged by central: seq {seq}")?,
+        None => writeln!(out, "last acknowledged by central: none since the daemon started")?,
+    }
+    if let Some(d) = q["dropped_telemetry"].as_u64().filter(|d| *d > 0) {
+        writeln!(out, "telemetry dropped for lack of room: {d}")?;
+    }
+    if q["sales_blocked"].as_bool() == Some(true) {
+        writeln!(out, "SALES BLOCKED: the queue is full; restore the link to central")?;
+    }
+    match doc["daemon"].as_str() {
+        Some(d) => writeln!(out, "daemon: {d}"),
+        None => writeln!(out, "daemon: running (status #{})", doc["status_seq"]),
+    }
+}
+
+fn format_bytes(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b} B"),
+        10_000..=9_999_999 => format!("{:.1} kB", b as f64 / 1e3),
+        _ => format!("{:.1} MB", b as f64 / 1e6),
+    }
+}
+
+fn format_age(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+/// `YYYY-MM-DD hh:mm:ss` from Unix milliseconds (civil-from-days, no time-zone database needed).
+fn format_utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod queue_format_tests {
+    use super::*;
+
+    #[test]
+    fn event_times_and_ages_read_the_way_support_staff_expect() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(1_796_212_800_000), "2026-12-02 12:00:00");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(format_age(59), "59 s");
+        assert_eq!(format_age(3 * 3600), "3 h");
+        assert_eq!(format_age(5 * 86_400), "5 days");
+        assert_eq!(format_bytes(12_345_678), "12.3 MB");
     }
 }

@@ -117,6 +117,20 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let health = Arc::new(Health::default());
     let (link_state_tx, link_state_rx) = watch::channel(LinkState::default());
     let (status_tx, status_rx) = watch::channel(Vec::new());
+    let control_task = tokio::spawn({
+        let (path, store, status, token) = (
+            crate::control::socket_path(&cfg.device.state_dir),
+            outbox.clone(),
+            status_rx.clone(),
+            cancel.child_token(),
+        );
+        async move {
+            if let Err(e) = crate::control::serve(path.clone(), store, status, token).await {
+                // The kiosk works without it; only `omnigate queue` falls back to "stop the daemon first".
+                tracing::warn!(socket = %path.display(), error = %e, "control socket not available");
+            }
+        }
+    });
     let link_task = link_settings.map(|settings| {
         let (inbound_tx, inbound_rx) = mpsc::channel(16);
         let (acker, acks) = crate::mqtt::ack_channel();
@@ -204,6 +218,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             let _ = link.await;
         }
         let _ = status_task.await;
+        let _ = control_task.await;
     };
     if tokio::time::timeout(SHUTDOWN_DEADLINE, stopped).await.is_err() {
         tracing::warn!("tasks did not stop within the shutdown deadline");

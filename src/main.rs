@@ -45,6 +45,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { file } => cli::check_config(&file)?,
         Command::Barcode { input, config } => cli::barcode(input.as_deref(), config.as_deref())?,
         Command::Catalog { config, action } => cli::catalog(&config, &action)?,
+        Command::Queue { config, action } => cli::queue(&config, &action)?,
         Command::Bench { which, products } => omnigate::bench::run(which, products)?,
     })
 }

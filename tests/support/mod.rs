@@ -314,3 +314,4 @@ impl Drop for Central {
         drop(self.handle.take());
     }
 }
+pub mod daemon;
