@@ -247,3 +247,67 @@ fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
         "seq {next} after the crash, but {highest} was already confirmed"
     );
 }
+
+/// Set in the child process of the strace test: the outbox directory.
+const STRACE_DIR_ENV: &str = "OMNIGATE_OUTBOX_STRACE_DIR";
+const STRACE_CHILD: &str = "strace_child_appends_one_event";
+
+/// The child half of [`a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed`]: marks the start
+/// and the confirmation of one append on stdout, so the trace shows what happened in between.
+#[test]
+#[ignore = "child process of a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed, which runs it"]
+fn strace_child_appends_one_event() {
+    let dir = std::env::var_os(STRACE_DIR_ENV).expect("run by the strace test");
+    let store = open(Path::new(&dir));
+    let mut out = std::io::stdout().lock();
+    out.write_all(b"APPEND-BEGIN\n").expect("stdout");
+    out.flush().expect("stdout");
+    let seq = sale(&store, 250).seq;
+    writeln!(out, "APPEND-CONFIRMED {seq}").expect("stdout");
+    out.flush().expect("stdout");
+}
+
+#[test]
+fn a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("trace.txt");
+    let outbox = dir.path().join("outbox");
+    // -f: sled writes from its own threads; -y: file descriptors printed with their paths.
+    let status = Command::new("strace")
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=write,fsync,fdatasync,sync_file_range,msync",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", STRACE_CHILD, "--ignored", "--nocapture", "--test-threads=1"])
+        .env(STRACE_DIR_ENV, &outbox)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace runs (.ci/run installs it)");
+    assert!(status.success(), "traced child failed: {status}");
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let lines: Vec<&str> = text.lines().collect();
+    let begin = lines
+        .iter()
+        .position(|l| l.contains("APPEND-BEGIN"))
+        .expect("start marker in the trace");
+    let confirmed = lines
+        .iter()
+        .position(|l| l.contains("APPEND-CONFIRMED 1"))
+        .expect("confirmation in the trace");
+    let data_file = format!("{}>", outbox.join("db").display());
+    let synced = lines[begin..confirmed]
+        .iter()
+        .any(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&data_file) && l.ends_with("= 0"));
+    assert!(
+        synced,
+        "no successful fsync/fdatasync of {data_file} between the append and its confirmation:\n{}",
+        lines[begin..=confirmed].join("\n")
+    );
+}

@@ -65,9 +65,12 @@ impl Broker {
     fn spawn(&mut self) {
         let dir = self.dir.path();
         let conf = format!(
-            "listener {port} 127.0.0.1\npersistence {persist}\npersistence_location {dir}/\n\
+            // Run as root, Mosquitto switches to user "mosquitto", which could then neither write its log nor its
+            // persistence file in our 0700 temp dir, and "persistence true" would silently keep nothing.
+            "user {user}\nlistener {port} 127.0.0.1\npersistence {persist}\npersistence_location {dir}/\n\
              max_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file {dir}/mosquitto.log\n\
              log_type error\nlog_type warning\nlog_type notice\n{extra}",
+            user = current_user(),
             port = self.port,
             persist = self.persistence,
             dir = dir.display(),
@@ -139,6 +142,15 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The user this test runs as (Mosquitto's `user` option).
+fn current_user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "root".into())
 }
 
 fn mosquitto_binary() -> PathBuf {
