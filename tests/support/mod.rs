@@ -326,4 +326,5 @@ impl Drop for Central {
         drop(self.handle.take());
     }
 }
+pub mod certs;
 pub mod daemon;
