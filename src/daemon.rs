@@ -276,8 +276,8 @@ struct StatusParts {
     tx: watch::Sender<Vec<u8>>,
 }
 
-/// Builds the status document at the configured interval and whenever the link, the hardware or the ability
-/// to sell changes; the link publishes it retained.
+/// Builds the status document at the configured interval and whenever the link or the hardware changes (the
+/// queue figures, including whether sales are blocked, are current in each); the link publishes it retained.
 async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(p.interval);
     let mut seq = 0u64;
@@ -549,7 +549,8 @@ fn lookup_telemetry(screen: &crate::ui::Screen) -> Option<serde_json::Value> {
     match screen {
         Screen::Product(_) => Some(serde_json::json!({ "result": "found" })),
         Screen::NotFound { code } => Some(serde_json::json!({ "result": "not_found", "code": code })),
-        Screen::Invalid { reason } => Some(serde_json::json!({ "result": "invalid", "reason": format!("{reason:?}") })),
+        // ErrorClass serialises to its stable snake_case name (docs/protocol.md), never its Rust spelling.
+        Screen::Invalid { reason } => Some(serde_json::json!({ "result": "invalid", "reason": reason })),
         _ => None,
     }
 }

@@ -12,6 +12,7 @@
 pub mod barcode;
 pub mod bench;
 pub mod catalog;
+pub mod central;
 pub mod cli;
 pub mod clock;
 pub mod config;

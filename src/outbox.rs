@@ -31,7 +31,7 @@ pub struct Event {
     pub seq: u64,
     /// Globally unique id, `"{device_id}-{seq}"` (see [`event_id`]); central deduplicates by it.
     pub id: String,
-    /// What happened (`"sale"`, `"return"`, `"catalog_applied"`…).
+    /// What happened (`"sale.completed"`, `"catalog.applied"`…: dotted names, docs/protocol.md).
     pub kind: String,
     /// Its class (see [`EventClass`]).
     pub class: EventClass,

@@ -191,3 +191,4 @@ pub trait CatalogStore: Send + Sync {
 
 pub mod import;
 pub mod search;
+pub mod update;

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! `Storage::open(dir)` keeps the sled database in `dir/db` and, only while an import is being applied, the
-//! accepted lines in `dir/import-pending.jsonl`. One sled tree `catalog` holds:
+//! accepted lines in `dir/import-pending.jsonl` (and the SKUs to delete in `dir/import-pending-delete.txt`).
+//! One sled tree `catalog` holds:
 //! - `p/<sku>` → the product (JSON),
 //! - `g/<gtin-14>` → sku and `i/<item code>` → sku,
 //!
@@ -13,21 +14,39 @@
 //! transactional source of truth; the snapshot is its read side (faster, smaller in memory, one version at a
 //! time). See [`crate::snapshot`] for why.
 //!
-//! and a tree `meta`: `layout`, `version` and `count` (u64 big-endian), and `pending` while applying.
+//! and a tree `meta`: `layout`, `version` (local, +1 per committed import or update: the snapshot file's
+//! version), `count` and `central_version` (the last central catalog version applied; absent = 0) as u64
+//! big-endian, and `pending` while applying.
 //!
-//! # Imports are all-or-nothing, and survive a crash
+//! # Imports and central updates are all-or-nothing, and survive a crash
+//! A local import ([`Storage::import_file`]) and a signed central update ([`Storage::apply_central`], a delta
+//! or a whole snapshot, see [`crate::catalog::update`]) go through the same steps:
 //! 1. Check: every line is parsed and checked ([`crate::catalog::import`]), and GTINs and item codes are
 //!    checked against the stored products (a code may only move to a product from a stored one that the file
-//!    also updates). Accepted lines are copied to `import-pending.jsonl`. Nothing is written to the database.
-//!    If any line is refused, the copy is deleted and the summary lists every refusal.
-//! 2. Decide: the copy is fsynced, then `meta/pending` (final count and version) is written and made durable.
+//!    also updates, or that a delta deletes; a snapshot replaces every product, so it skips this check).
+//!    Accepted lines are copied to `import-pending.jsonl`; the SKUs to remove (a delta's `delete` that are
+//!    stored; for a snapshot, every stored SKU it does not list) to `import-pending-delete.txt`. Nothing is
+//!    written to the database. If any line is refused, the copy is deleted and the summary lists every refusal.
+//!    A central update is also refused here, before anything is written, when it is out of sequence: a delta
+//!    must start at the stored `central_version`, a snapshot must be newer than it.
+//! 2. Decide: both files are fsynced (and their directory), then `meta/pending` (final count, version, central
+//!    version and how many deletions) is written and made durable. This is the commit point of the decision.
 //! 3. Apply: the products in the copy are written with their index keys; keys the old version had and the
-//!    new one does not are removed. Rewriting a product is idempotent, so this can be replayed.
-//! 4. Commit: `version` and `count` are set and `pending` removed in one atomic batch, made durable; only then
-//!    is the import reported done, and the copy deleted.
+//!    new one does not are removed; then each listed SKU is removed, its index keys first and its record last.
+//!    Rewriting a product is idempotent, and so is removing one (a replay finds the record if any of its keys
+//!    may remain, and nothing once it is gone), so this can be replayed.
+//! 4. Commit: `version`, `count` (and `central_version` for a central update) are set and `pending` removed in
+//!    one atomic batch, made durable; only then is the update reported done, the snapshot file rebuilt and the
+//!    copies deleted.
 //!
-//! Opening with `pending` present replays 3 and 4 (a crash while applying); a copy without `pending` is a
-//! crash while checking and is deleted. On a normal start neither exists, so opening is O(1) in catalog size.
+//! What a crash (or SIGKILL, or power cut) leaves:
+//! - before the `pending` marker is durable: the previous catalog, untouched; the next open deletes the copies;
+//! - after it: the next open replays 3 and 4 and the catalog is the complete new version;
+//! - readers never see a mix: they read `catalog.snap`, which is only rebuilt after step 4, written to a
+//!   temporary file, fsynced and renamed over the old one; one reader holds one whole version. A stale snapshot
+//!   (a crash between 4 and the rebuild) has an older version than `meta/version` and is rebuilt at open.
+//!
+//! On a normal start neither file nor marker exists, so opening is O(1) in catalog size.
 //!
 //! Why this shape, measured with sled 0.34.7 (release build, 2-core VM): sled's `Batch` keeps every key of the
 //! batch in memory and then some (1.5 M small keys in batches of 7 500: 6.8 GB RSS), so one batch for a
@@ -39,8 +58,10 @@
 //! Lookups and search read the snapshot, never these trees: see [`crate::snapshot`] for the measurements
 //! behind that (sled's tail latency with a small cache, and its resident page table).
 //!
-//! Updates are upserts by SKU: products missing from the file stay, so a file with ten price changes is a
-//! complete import. Removing products is not part of the format.
+//! A local import is upserts by SKU: products missing from the file stay, so a file with ten price changes is
+//! a complete import, and it never changes `central_version`. Products are removed only by central: a delta's
+//! `delete` list, or a snapshot, which replaces the whole catalog (products it does not list are deleted with
+//! their GTIN and item-code keys).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -52,6 +73,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::barcode::Gtin;
 use crate::catalog::import::{parse_product, LineReader, Validator};
+use crate::catalog::update::{AppliedKind, Delta, RejectReason, UpdateError};
 use crate::catalog::{CatalogStore, ImportSummary, Product, StoreError};
 use crate::snapshot::{CatalogSnapshot, SnapshotError};
 
@@ -65,6 +87,9 @@ const DB_DIR: &str = "db";
 
 /// The accepted lines of the import being applied, inside the storage directory.
 const PENDING_FILE: &str = "import-pending.jsonl";
+
+/// The SKUs a central update removes, while it is being applied, inside the storage directory.
+const DELETE_FILE: &str = "import-pending-delete.txt";
 
 /// The read-side snapshot of the committed catalog, beside the database.
 const SNAPSHOT_FILE: &str = "catalog.snap";
@@ -185,13 +210,78 @@ impl std::fmt::Display for ImportPhase {
     }
 }
 
-/// The decision to apply `import-pending.jsonl`, written before applying: what to commit afterwards.
+/// The decision to apply `import-pending.jsonl` (and `import-pending-delete.txt`), written before applying:
+/// what to commit afterwards. The fields added for central updates default, so a marker written by an older
+/// omnigate still replays.
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
     imported: u64,
     updated: u64,
     count: u64,
     version: u64,
+    /// The central version to commit with it (a central delta or snapshot); `None` for a local import.
+    #[serde(default)]
+    central_version: Option<u64>,
+    /// Stored products listed in the delete file.
+    #[serde(default)]
+    deleted: u64,
+}
+
+/// What [`Storage::stage`] is staging.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// A local import: upserts only.
+    Import,
+    /// A central delta to central version `to`: upserts, and these SKUs removed.
+    Delta { to: u64, delete: &'a [String] },
+    /// A central snapshot of central version `to` with `expected` products: the whole catalog.
+    Snapshot { to: u64, expected: u64 },
+}
+
+/// Why nothing was applied.
+enum Refusal {
+    /// Refused lines, with their 1-based numbers.
+    Lines(Vec<(u64, String)>),
+    /// The update as a whole.
+    Update(UpdateError),
+}
+
+/// The outcome of staging.
+enum Staged {
+    Refused(Refusal),
+    Applied(Pending),
+}
+
+/// A verified central update for [`Storage::apply_central`] (see [`crate::catalog::update`]).
+pub enum CentralUpdate<'a> {
+    /// A delta, already decoded and checked by [`Delta::decode`].
+    Delta(&'a Delta),
+    /// A whole catalog as JSON Lines (the inflated snapshot blob, e.g. from
+    /// [`crate::catalog::update::inflate_capped`]).
+    Snapshot {
+        /// Its central version.
+        version: u64,
+        /// The product count of the signed manifest; a different count of lines is `corrupt`.
+        products: u64,
+        /// The lines; a read error is a damaged (`corrupt`) or oversized (`too_large`) snapshot.
+        lines: &'a mut dyn BufRead,
+    },
+}
+
+/// The outcome of [`Storage::apply_central`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CentralApplied {
+    /// Committed: the catalog is now at central `version`, with `products` products.
+    Applied {
+        /// Central version now stored.
+        version: u64,
+        /// Products in the catalog.
+        products: u64,
+        /// Delta or snapshot.
+        kind: AppliedKind,
+    },
+    /// Nothing was written; report it as `catalog.rejected`.
+    Refused(UpdateError),
 }
 
 /// How often (in bytes read or products written) progress is reported.
@@ -317,6 +407,7 @@ impl Storage {
             storage.apply(&pending, &|_| {})?;
         } else {
             storage.remove_pending_file()?;
+            storage.remove_delete_file()?;
         }
         storage.load_snapshot()?;
         Ok(storage)
@@ -353,11 +444,151 @@ impl Storage {
     ) -> Result<ImportSummary, StorageError> {
         // A poisoned lock only means an earlier import panicked; the pending file is rewritten from scratch.
         let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+        match self.stage(reader, name, total_bytes, progress, Mode::Import)? {
+            Staged::Refused(Refusal::Lines(rejected)) => Ok(ImportSummary {
+                imported: 0,
+                updated: 0,
+                rejected,
+                version: self.version_u64()?,
+            }),
+            Staged::Refused(Refusal::Update(e)) => Ok(ImportSummary {
+                imported: 0,
+                updated: 0,
+                rejected: vec![(0, e.detail)],
+                version: self.version_u64()?,
+            }),
+            Staged::Applied(pending) => Ok(ImportSummary {
+                imported: pending.imported,
+                updated: pending.updated,
+                rejected: Vec::new(),
+                version: pending.version,
+            }),
+        }
+    }
+
+    /// The central catalog version applied last (0 when none: only local imports, or nothing at all).
+    pub fn central_version(&self) -> Result<u64, StorageError> {
+        Ok(self.meta_u64("central_version")?.unwrap_or(0))
+    }
+
+    /// Applies a verified central update all-or-nothing, with the same crash protocol as an import (see the
+    /// module docs): a delta must start at the stored central version; a snapshot must be newer than it and
+    /// replaces the whole catalog. A refusal (a bad product, out of order, rollback, a damaged or oversized
+    /// snapshot stream) writes nothing and is `Ok(CentralApplied::Refused)`; `Err` is a storage failure.
+    pub fn apply_central(&self, update: CentralUpdate<'_>) -> Result<CentralApplied, StorageError> {
+        let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.central_version()?;
+        let target = match &update {
+            CentralUpdate::Delta(d) => d.version,
+            CentralUpdate::Snapshot { version, .. } => *version,
+        };
+        let (kind, staged) = match update {
+            CentralUpdate::Delta(delta) => {
+                if delta.from_version != current {
+                    let reason = if delta.version <= current {
+                        RejectReason::Rollback
+                    } else {
+                        RejectReason::OutOfOrder
+                    };
+                    return Ok(CentralApplied::Refused(
+                        UpdateError::new(
+                            reason,
+                            format!(
+                                "catalog.delta {} → {}: the stored catalog is at central version {current}",
+                                delta.from_version, delta.version
+                            ),
+                        )
+                        .at(delta.version),
+                    ));
+                }
+                let mut lines = Vec::new();
+                for p in &delta.upsert {
+                    serde_json::to_writer(&mut lines, p).expect("a product always serialises");
+                    lines.push(b'\n');
+                }
+                let name = format!("catalog.delta {}", delta.version);
+                let mode = Mode::Delta {
+                    to: delta.version,
+                    delete: &delta.delete,
+                };
+                (
+                    AppliedKind::Delta,
+                    self.stage(lines.as_slice(), Path::new(&name), 0, &|_| {}, mode)?,
+                )
+            }
+            CentralUpdate::Snapshot {
+                version,
+                products,
+                lines,
+            } => {
+                if version <= current {
+                    return Ok(CentralApplied::Refused(
+                        UpdateError::new(
+                            RejectReason::Rollback,
+                            format!("catalog.snapshot {version}: the stored catalog is at central version {current}"),
+                        )
+                        .at(version),
+                    ));
+                }
+                let name = format!("catalog.snapshot {version}");
+                let mode = Mode::Snapshot {
+                    to: version,
+                    expected: products,
+                };
+                (
+                    AppliedKind::Snapshot,
+                    self.stage(lines, Path::new(&name), 0, &|_| {}, mode)?,
+                )
+            }
+        };
+        Ok(match staged {
+            Staged::Applied(p) => CentralApplied::Applied {
+                version: p.central_version.unwrap_or(target),
+                products: p.count,
+                kind,
+            },
+            Staged::Refused(Refusal::Update(e)) => CentralApplied::Refused(e.at(target)),
+            Staged::Refused(Refusal::Lines(lines)) => {
+                let what = match kind {
+                    AppliedKind::Delta => "upsert",
+                    AppliedKind::Snapshot => "line",
+                };
+                let detail = lines
+                    .iter()
+                    .take(5)
+                    .map(|(n, reason)| match kind {
+                        AppliedKind::Delta => format!("{what}[{}]: {reason}", n.saturating_sub(1)),
+                        AppliedKind::Snapshot => format!("{what} {n}: {reason}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let more = lines.len().saturating_sub(5);
+                let detail = if more > 0 {
+                    format!("{detail}; and {more} more")
+                } else {
+                    detail
+                };
+                CentralApplied::Refused(UpdateError::new(RejectReason::BadProduct, detail).at(target))
+            }
+        })
+    }
+
+    /// Steps 1 to 4 of the module docs for an import, a delta or a snapshot. The caller holds `import_lock`.
+    fn stage(
+        &self,
+        reader: impl BufRead,
+        name: &Path,
+        total_bytes: u64,
+        progress: &dyn Fn(ImportProgress),
+        mode: Mode<'_>,
+    ) -> Result<Staged, StorageError> {
         let copy_path = self.dir.join(PENDING_FILE);
         let copy_err = |op| {
             let path = copy_path.clone();
             move |source| StorageError::Io { op, path, source }
         };
+        // A delete list of an earlier attempt that never reached its marker must not be applied with this one.
+        self.remove_delete_file()?;
         let mut copy =
             BufWriter::with_capacity(256 * 1024, File::create(&copy_path).map_err(copy_err("cannot create"))?);
 
@@ -367,12 +598,26 @@ impl Storage {
         let mut rejected: Vec<(u64, String)> = Vec::new();
         let (mut imported, mut updated) = (0u64, 0u64);
         let mut reported = 0u64;
+        let refuse = |refusal: Refusal| -> Result<Staged, StorageError> {
+            self.remove_pending_file()?;
+            Ok(Staged::Refused(refusal))
+        };
         loop {
-            let line = lines.next_line().map_err(|source| StorageError::Io {
-                op: "cannot read",
-                path: name.to_owned(),
-                source,
-            })?;
+            let line = match lines.next_line() {
+                Ok(line) => line,
+                // A snapshot is read from its inflating reader: a read error is a damaged or oversized update.
+                Err(e) if matches!(mode, Mode::Snapshot { .. }) => {
+                    drop(copy);
+                    return refuse(Refusal::Update(UpdateError::from_io(&e)));
+                }
+                Err(source) => {
+                    return Err(StorageError::Io {
+                        op: "cannot read",
+                        path: name.to_owned(),
+                        source,
+                    })
+                }
+            };
             let Some(line) = line else { break };
             let text = match line.text {
                 Ok(text) => text,
@@ -414,19 +659,52 @@ impl Storage {
             total: total_bytes,
         });
         if rejected.is_empty() {
-            rejected = self.conflicts_with_stored(&validator)?;
+            rejected = match mode {
+                Mode::Import => self.conflicts_with_stored(&validator, &[])?,
+                Mode::Delta { delete, .. } => self.conflicts_with_stored(&validator, delete)?,
+                // Every stored product the snapshot does not list is deleted: no code can stay with one.
+                Mode::Snapshot { .. } => Vec::new(),
+            };
         }
-        drop(validator);
         if !rejected.is_empty() {
             drop(copy);
-            self.remove_pending_file()?;
-            return Ok(ImportSummary {
-                imported: 0,
-                updated: 0,
-                rejected,
-                version: self.version_u64()?,
-            });
+            return refuse(Refusal::Lines(rejected));
         }
+        if let Mode::Snapshot { to, expected } = mode {
+            if imported + updated != expected {
+                drop(copy);
+                return refuse(Refusal::Update(UpdateError::new(
+                    RejectReason::Corrupt,
+                    format!(
+                        "catalog.snapshot {to}: {} products, the signed manifest says {expected}",
+                        imported + updated
+                    ),
+                )));
+            }
+        }
+
+        // The products the update removes, to a second file (streamed: a snapshot may delete many).
+        let deleted = match mode {
+            Mode::Import => 0,
+            Mode::Delta { delete, .. } => {
+                let stored = delete.iter().map(|sku| {
+                    let present = self.catalog.contains_key(key_of(b'p', sku.as_bytes()));
+                    present.map(|present| present.then(|| sku.clone()))
+                });
+                self.write_delete_file(stored.filter_map(Result::transpose))?
+            }
+            Mode::Snapshot { .. } => {
+                let absent = self.catalog.scan_prefix(b"p/").filter_map(|entry| match entry {
+                    Err(e) => Some(Err(e)),
+                    Ok((key, _)) => {
+                        let sku = String::from_utf8_lossy(&key[2..]).into_owned();
+                        (!validator.has_sku(&sku)).then_some(Ok(sku))
+                    }
+                });
+                self.write_delete_file(absent)?
+            }
+        };
+        drop(validator);
 
         // 2. Decide.
         let copy = copy
@@ -434,19 +712,28 @@ impl Storage {
             .map_err(|e| copy_err("cannot write")(e.into_error()))?;
         copy.sync_all().map_err(copy_err("cannot fsync"))?;
         drop(copy);
-        // The new file's directory entry must be durable too.
+        // The new files' directory entries must be durable too.
         crate::durable::sync_dir(&self.dir).map_err(|source| StorageError::Io {
             op: "cannot fsync",
             path: self.dir.clone(),
             source,
         })?;
+        let count = match mode {
+            Mode::Snapshot { .. } => imported + updated,
+            _ => (self.meta_u64("count")?.unwrap_or(0) + imported).saturating_sub(deleted),
+        };
         let pending = Pending {
             imported,
             updated,
-            count: self.meta_u64("count")?.unwrap_or(0) + imported,
+            count,
             version: self.version_u64()? + 1,
+            central_version: match mode {
+                Mode::Import => None,
+                Mode::Delta { to, .. } | Mode::Snapshot { to, .. } => Some(to),
+            },
+            deleted,
         };
-        let bytes = serde_json::to_vec(&pending).expect("four numbers always serialise");
+        let bytes = serde_json::to_vec(&pending).expect("numbers always serialise");
         self.meta
             .insert("pending", bytes)
             .map_err(self.db_err("write pending import"))?;
@@ -454,23 +741,51 @@ impl Storage {
 
         // 3 and 4.
         self.apply(&pending, progress)?;
-        Ok(ImportSummary {
-            imported,
-            updated,
-            rejected: Vec::new(),
-            version: pending.version,
-        })
+        Ok(Staged::Applied(pending))
     }
 
-    /// Lines whose GTIN or item code belongs to a stored product that the file does not also update.
-    fn conflicts_with_stored(&self, validator: &Validator) -> Result<Vec<(u64, String)>, StorageError> {
+    /// Writes the SKUs to delete, one per line, fsynced; no file when there are none. Returns how many.
+    fn write_delete_file(&self, skus: impl Iterator<Item = Result<String, sled::Error>>) -> Result<u64, StorageError> {
+        let path = self.dir.join(DELETE_FILE);
+        let io_err = |op| {
+            let path = path.clone();
+            move |source| StorageError::Io { op, path, source }
+        };
+        let mut out: Option<BufWriter<File>> = None;
+        let mut n = 0u64;
+        for sku in skus {
+            let sku = sku.map_err(self.db_err("list stored products"))?;
+            let w = match &mut out {
+                Some(w) => w,
+                None => out.insert(BufWriter::with_capacity(
+                    64 * 1024,
+                    File::create(&path).map_err(io_err("cannot create"))?,
+                )),
+            };
+            // SKUs have no control characters (checked at import), so a line holds exactly one.
+            w.write_all(sku.as_bytes()).map_err(io_err("cannot write"))?;
+            w.write_all(b"\n").map_err(io_err("cannot write"))?;
+            n += 1;
+        }
+        if let Some(w) = out {
+            let file = w.into_inner().map_err(|e| io_err("cannot write")(e.into_error()))?;
+            file.sync_all().map_err(io_err("cannot fsync"))?;
+        }
+        Ok(n)
+    }
+
+    /// Lines whose GTIN or item code belongs to a stored product that the file does not also update (nor
+    /// `deleting`).
+    fn conflicts_with_stored(
+        &self,
+        validator: &Validator,
+        deleting: &[String],
+    ) -> Result<Vec<(u64, String)>, StorageError> {
+        let released = |owner: &str| validator.has_sku(owner) || deleting.iter().any(|d| d == owner);
         let mut out = Vec::new();
         for (gtin, sku, line) in validator.gtin_owners() {
             if let Some(owner) = self.owner(b'g', gtin.as_bytes())? {
-                if owner != sku
-                    && !validator.has_sku(&owner)
-                    && self.product(&owner)?.is_some_and(|p| p.gtins.contains(gtin))
-                {
+                if owner != sku && !released(&owner) && self.product(&owner)?.is_some_and(|p| p.gtins.contains(gtin)) {
                     let g = gtin.display_form();
                     out.push((
                         line,
@@ -482,7 +797,7 @@ impl Storage {
         for (code, sku, line) in validator.item_code_owners() {
             if let Some(owner) = self.owner(b'i', code.as_bytes())? {
                 if owner != sku
-                    && !validator.has_sku(&owner)
+                    && !released(&owner)
                     && self
                         .product(&owner)?
                         .is_some_and(|p| p.item_code.as_deref() == Some(code))
@@ -533,10 +848,16 @@ impl Storage {
             done,
             total,
         });
+        if pending.deleted > 0 {
+            self.apply_deletions()?;
+        }
 
         let mut commit = sled::Batch::default();
         commit.insert("version", &pending.version.to_be_bytes());
         commit.insert("count", &pending.count.to_be_bytes());
+        if let Some(central) = pending.central_version {
+            commit.insert("central_version", &central.to_be_bytes());
+        }
         commit.remove("pending");
         self.meta.apply_batch(commit).map_err(self.db_err("commit import"))?;
         self.sync()?;
@@ -545,11 +866,57 @@ impl Storage {
         self.rebuild_snapshot(pending.version)?;
         tracing::info!(
             version = pending.version,
+            central_version = pending.central_version,
             imported = pending.imported,
             updated = pending.updated,
+            deleted = pending.deleted,
             "catalog import applied"
         );
+        self.remove_delete_file()?;
         self.remove_pending_file()
+    }
+
+    /// Removes every product listed in the delete file. Idempotent: a product already gone is skipped.
+    fn apply_deletions(&self) -> Result<(), StorageError> {
+        let path = self.dir.join(DELETE_FILE);
+        let io_err = |op| {
+            let path = path.clone();
+            move |source| StorageError::Io { op, path, source }
+        };
+        let file = File::open(&path).map_err(io_err("cannot open the delete list"))?;
+        let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, file));
+        while let Some(line) = lines.next_line().map_err(io_err("cannot read"))? {
+            let sku = line.text.map_err(|reason| StorageError::Corrupt {
+                dir: self.dir.clone(),
+                key: format!("{DELETE_FILE}:{}", line.number),
+                reason,
+            })?;
+            self.remove(&sku)?;
+        }
+        Ok(())
+    }
+
+    /// Removes one product: its index keys first (only those still pointing to it: a code may have moved to
+    /// another product), then the record. In that order a replay after a crash finds the record and finishes;
+    /// once the record is gone its keys are too.
+    fn remove(&self, sku: &str) -> Result<(), StorageError> {
+        let Some(old) = self.product(sku)? else { return Ok(()) };
+        let keys = old
+            .gtins
+            .iter()
+            .map(|g| key_of(b'g', g.as_bytes()))
+            .chain(old.item_code.iter().map(|c| key_of(b'i', c.as_bytes())));
+        for key in keys {
+            // The inner error only means "moved to another product", which is fine.
+            let _moved = self
+                .catalog
+                .compare_and_swap(&key, Some(sku.as_bytes()), None as Option<&[u8]>)
+                .map_err(self.db_err("remove index key"))?;
+        }
+        self.catalog
+            .remove(key_of(b'p', sku.as_bytes()))
+            .map_err(self.db_err("remove product"))?;
+        Ok(())
     }
 
     /// Writes one product with its index keys and removes the keys its previous version had and it has not.
@@ -704,7 +1071,15 @@ impl Storage {
     }
 
     fn remove_pending_file(&self) -> Result<(), StorageError> {
-        let path = self.dir.join(PENDING_FILE);
+        self.remove_file(PENDING_FILE)
+    }
+
+    fn remove_delete_file(&self) -> Result<(), StorageError> {
+        self.remove_file(DELETE_FILE)
+    }
+
+    fn remove_file(&self, name: &str) -> Result<(), StorageError> {
+        let path = self.dir.join(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Io {
                 op: "cannot remove",
@@ -811,6 +1186,8 @@ mod tests {
                     updated: 1,
                     count: 2,
                     version: 2,
+                    central_version: None,
+                    deleted: 0,
                 },
             );
         }
@@ -861,6 +1238,179 @@ mod tests {
             store.by_gtin(&stale).expect("read").map(|p| p.sku).as_deref(),
             Some("B")
         );
+    }
+
+    fn delta(from: u64, to: u64, upsert: &[&str], delete: &[&str]) -> Delta {
+        Delta {
+            store: "S".into(),
+            from_version: from,
+            version: to,
+            upsert: upsert
+                .iter()
+                .map(|l| parse_product(l).expect("valid product"))
+                .collect(),
+            delete: delete.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn applied(store: &Storage, update: CentralUpdate<'_>) -> (u64, u64) {
+        match store.apply_central(update).expect("the update runs") {
+            CentralApplied::Applied { version, products, .. } => (version, products),
+            CentralApplied::Refused(e) => panic!("refused: {e}"),
+        }
+    }
+
+    fn refused(store: &Storage, update: CentralUpdate<'_>) -> RejectReason {
+        match store.apply_central(update).expect("the update runs") {
+            CentralApplied::Refused(e) => e.reason,
+            other => panic!("applied: {other:?}"),
+        }
+    }
+
+    const A_GTIN: &str = "8000070012349";
+
+    #[test]
+    fn a_delta_upserts_and_deletes_and_sets_the_central_version() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Storage::open(dir.path(), 1 << 20).expect("opens");
+        import_text(&store, &format!("{A}\n{B}"));
+        assert_eq!(
+            store.central_version().expect("read"),
+            0,
+            "a local import is not central"
+        );
+        let dearer = A.replace("399", "449");
+        assert_eq!(
+            applied(&store, CentralUpdate::Delta(&delta(0, 7, &[&dearer], &["B", "NOPE"]))),
+            (7, 1)
+        );
+        assert_eq!(store.central_version().expect("read"), 7);
+        assert_eq!(
+            store
+                .by_gtin(&Gtin::parse(A_GTIN).expect("valid"))
+                .expect("read")
+                .map(|p| p.price_cents),
+            Some(449)
+        );
+        assert_eq!(
+            store.by_gtin(&Gtin::parse("80005001").expect("valid")).expect("read"),
+            None
+        );
+        assert_eq!(
+            store.owner(b'g', b"00000080005001").expect("read"),
+            None,
+            "the index key is gone too"
+        );
+        assert_eq!(store.len().expect("len"), 1);
+        // Out of sequence: nothing written.
+        assert_eq!(
+            refused(&store, CentralUpdate::Delta(&delta(5, 6, &[A], &[]))),
+            RejectReason::Rollback
+        );
+        assert_eq!(
+            refused(&store, CentralUpdate::Delta(&delta(8, 9, &[A], &[]))),
+            RejectReason::OutOfOrder
+        );
+        // A plain import still works and keeps the central version.
+        import_text(&store, B);
+        assert_eq!(
+            (store.central_version().expect("read"), store.len().expect("len")),
+            (7, 2)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_replaces_the_whole_catalog_and_refuses_rollback() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Storage::open(dir.path(), 1 << 20).expect("opens");
+        import_text(&store, &format!("{A}\n{B}"));
+        // B's GTIN moves to C while B is dropped: no conflict, B is deleted.
+        let c = B.replace("\"B\"", "\"C\"").replace("Tic Tac", "Tic Tac Arancia");
+        let text = format!("{c}\n");
+        assert_eq!(
+            applied(
+                &store,
+                CentralUpdate::Snapshot {
+                    version: 3,
+                    products: 1,
+                    lines: &mut text.as_bytes()
+                }
+            ),
+            (3, 1)
+        );
+        assert_eq!(store.by_sku("A").expect("read"), None);
+        assert_eq!(store.by_sku("B").expect("read"), None);
+        let found = store.by_gtin(&Gtin::parse("80005001").expect("valid")).expect("read");
+        assert_eq!(found.map(|p| p.sku).as_deref(), Some("C"));
+        assert_eq!(store.by_gtin(&Gtin::parse(A_GTIN).expect("valid")).expect("read"), None);
+        let again = CentralUpdate::Snapshot {
+            version: 3,
+            products: 1,
+            lines: &mut text.as_bytes(),
+        };
+        assert_eq!(refused(&store, again), RejectReason::Rollback);
+        let miscounted = CentralUpdate::Snapshot {
+            version: 4,
+            products: 2,
+            lines: &mut text.as_bytes(),
+        };
+        assert_eq!(refused(&store, miscounted), RejectReason::Corrupt);
+        let bad = "{\"sku\":\"\"}\n";
+        let bad = CentralUpdate::Snapshot {
+            version: 4,
+            products: 1,
+            lines: &mut bad.as_bytes(),
+        };
+        assert_eq!(refused(&store, bad), RejectReason::BadProduct);
+        assert_eq!(
+            (store.central_version().expect("read"), store.len().expect("len")),
+            (3, 1)
+        );
+        assert!(!dir.path().join(PENDING_FILE).exists() && !dir.path().join(DELETE_FILE).exists());
+    }
+
+    #[test]
+    fn deletions_interrupted_while_applying_are_finished_on_open_even_when_replayed_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = Storage::open(dir.path(), 1 << 20).expect("opens");
+            import_text(&store, &format!("{A}\n{B}"));
+            // Decided: upsert nothing, delete B; and B was already half removed (its GTIN key gone).
+            std::fs::write(dir.path().join(DELETE_FILE), "B\n").expect("write the delete list");
+            crash_after_deciding(
+                &store,
+                "",
+                &Pending {
+                    imported: 0,
+                    updated: 0,
+                    count: 1,
+                    version: 2,
+                    central_version: Some(9),
+                    deleted: 1,
+                },
+            );
+            // The first pass removed B's GTIN key, then the process stopped before removing the record.
+            store
+                .catalog
+                .remove(key_of(b'g', b"00000080005001"))
+                .expect("remove the key");
+            store.sync().expect("sync");
+        }
+        let store = Storage::open(dir.path(), 1 << 20).expect("reopens");
+        assert_eq!(
+            (store.central_version().expect("read"), store.len().expect("len")),
+            (9, 1)
+        );
+        assert_eq!(store.by_sku("B").expect("read"), None);
+        assert!(store.by_sku("A").expect("read").is_some());
+        assert_eq!(store.snapshot().version(), 2);
+        assert!(!dir.path().join(DELETE_FILE).exists());
+    }
+
+    #[test]
+    fn a_marker_from_before_central_updates_still_replays() {
+        let old: Pending = serde_json::from_str(r#"{"imported":1,"updated":0,"count":1,"version":1}"#).expect("reads");
+        assert_eq!((old.central_version, old.deleted), (None, 0));
     }
 
     #[test]
