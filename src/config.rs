@@ -711,6 +711,10 @@ impl Config {
         if let Some(m) = &self.mqtt {
             self.validate_mqtt(m)?;
         }
+        if let Some(c) = &self.central {
+            crate::catalog::update::TrustedKey::from_base64(&c.public_key)
+                .map_err(|e| ("central.public_key".to_string(), e.to_string()))?;
+        }
         Ok(())
     }
 

@@ -74,6 +74,16 @@ pub enum DaemonError {
 
 /// Runs the kiosk until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    run_with(cfg, shutdown, None).await
+}
+
+/// [`run`], with a way to change the log level (central's `set_log_level` command) when the caller owns a
+/// reloadable log filter.
+pub async fn run_with(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+    set_log_level: Option<crate::sync::LogLevelSetter>,
+) -> Result<(), DaemonError> {
     let started = Instant::now();
     tokio::pin!(shutdown);
     // Opening sled and importing a seed catalog block (file I/O, many fsyncs): off the async workers, and a stop
@@ -86,9 +96,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         let storage = open_catalog(&setup_cfg)?;
         seed_if_empty(&setup_cfg, &storage)?;
         let outbox = open_outbox(&setup_cfg)?;
-        Ok((storage.snapshot(), storage.snapshot_path(), outbox))
+        let central_version = storage.central_version().map_err(|e| DaemonError::Catalog {
+            dir: storage.dir().to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok((storage.snapshot(), storage.snapshot_path(), outbox, central_version))
     });
-    let (snapshot, snapshot_path, outbox) = tokio::select! {
+    let (snapshot, snapshot_path, outbox, central_version) = tokio::select! {
         _ = &mut shutdown => {
             tracing::info!("stop requested while opening the catalog");
             return Ok(());
@@ -113,6 +127,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .map(|m| LinkSettings::from_config(m, &cfg.device.store_id, &cfg.device.device_id, offline_doc))
         .transpose()?;
 
+    let trusted_key = cfg
+        .central
+        .as_ref()
+        .map(|c| crate::catalog::update::TrustedKey::from_base64(&c.public_key))
+        .transpose()
+        .map_err(|e| DaemonError::Setup(format!("central.public_key: {e}")))?;
+    let commands = crate::sync::CommandState::load(&cfg.device.state_dir).map_err(DaemonError::Setup)?;
+    let (catalog_version_tx, catalog_version_rx) = watch::channel(central_version);
+    let (lock_tx, lock_rx) = watch::channel(commands.locked.clone());
+    let (sales_paused_tx, sales_paused_rx) = watch::channel(false);
+    let status_now = Arc::new(Notify::new());
+
     let cancel = CancellationToken::new();
     let health = Arc::new(Health::default());
     let (link_state_tx, link_state_rx) = watch::channel(LinkState::default());
@@ -134,7 +160,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let link_task = link_settings.map(|settings| {
         let (inbound_tx, inbound_rx) = mpsc::channel(16);
         let (acker, acks) = crate::mqtt::ack_channel();
-        let (_subscribe_tx, subscriptions) = mpsc::unbounded_channel();
+        let (subscribe_tx, subscriptions) = mpsc::unbounded_channel();
         let io = crate::mqtt::LinkIo {
             appended: appended.clone(),
             inbound: inbound_tx,
@@ -145,7 +171,38 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         };
         let store = outbox.clone();
         let token = cancel.child_token();
-        tokio::spawn(drop_unsubscribed(inbound_rx, acker, token.clone()));
+        match trusted_key.clone() {
+            Some(key) => {
+                let parts = crate::sync::SyncParts {
+                    topics: crate::mqtt::Topics::new(&cfg.device.store_id, &cfg.device.device_id),
+                    store_id: cfg.device.store_id.clone(),
+                    device_id: cfg.device.device_id.clone(),
+                    catalog_dir: catalog_dir(&cfg),
+                    cache_bytes: cfg.catalog.cache_capacity_mb * 1024 * 1024,
+                    state_dir: cfg.device.state_dir.clone(),
+                    key,
+                    sink: sink.clone(),
+                    subscriptions: subscribe_tx,
+                    acker,
+                    catalog_version: catalog_version_tx.clone(),
+                    lock: lock_tx.clone(),
+                    status_now: status_now.clone(),
+                    set_log_level: set_log_level.clone(),
+                };
+                tokio::spawn(crate::sync::run(
+                    parts,
+                    central_version,
+                    commands.clone(),
+                    inbound_rx,
+                    token.clone(),
+                ));
+            }
+            None => {
+                tracing::warn!("no [central] public_key: catalog updates and commands from central are not accepted");
+                drop(subscribe_tx);
+                tokio::spawn(drop_unsubscribed(inbound_rx, acker, token.clone()));
+            }
+        }
         tokio::spawn(async move {
             if let Err(e) = crate::mqtt::run(settings, store, io, token).await {
                 tracing::error!(error = %e, "the link to central stopped; events stay queued on disk");
@@ -163,6 +220,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             link: link_state_rx.clone(),
             started,
             tx: status_tx,
+            central_version: catalog_version_rx.clone(),
+            lock: lock_rx.clone(),
+            sales_paused: sales_paused_tx,
+            now: status_now.clone(),
         },
         cancel.child_token(),
     ));
@@ -172,7 +233,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         EventClass::Business,
         serde_json::json!({
             "software": env!("CARGO_PKG_VERSION"),
-            "catalog_version": catalog.current().version(),
+            "catalog_version": central_version,
         }),
     );
     let feedback = Feedback::spawn(&cfg.feedback, cancel.child_token())?;
@@ -201,6 +262,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             link: cfg.mqtt.is_some().then_some(link_state_rx),
             health: health.clone(),
             sink: Some(sink.clone()),
+            catalog_changed: Some(catalog_version_rx),
+            lock: Some(lock_rx),
+            sales_paused: Some(sales_paused_rx),
         },
         &mut shutdown,
     )
@@ -274,6 +338,10 @@ struct StatusParts {
     link: watch::Receiver<LinkState>,
     started: Instant,
     tx: watch::Sender<Vec<u8>>,
+    central_version: watch::Receiver<u64>,
+    lock: watch::Receiver<Option<crate::sync::Lock>>,
+    sales_paused: watch::Sender<bool>,
+    now: Arc<Notify>,
 }
 
 /// Builds the status document at the configured interval and whenever the link or the hardware changes (the
@@ -287,7 +355,10 @@ async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
             _ = p.health.changed() => {}
+            _ = p.now.notified() => {}
             r = p.link.changed() => if r.is_err() { return },
+            r = p.central_version.changed() => if r.is_err() { return },
+            r = p.lock.changed() => if r.is_err() { return },
         }
         let sink = p.sink.clone();
         let Ok(doc) = tokio::task::spawn_blocking({
@@ -295,9 +366,16 @@ async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
             let (store, device) = (p.store.clone(), p.device.clone());
             let uptime_s = p.started.elapsed().as_secs();
             let last_acked = p.link.borrow().last_acked;
+            let central_version = *p.central_version.borrow_and_update();
+            let locked = p.lock.borrow_and_update().is_some();
             seq += 1;
             let seq = seq;
-            move || build_status(&sink, &health, &state_dir, store, device, seq, uptime_s, last_acked)
+            move || {
+                let mut doc = build_status(&sink, &health, &state_dir, store, device, seq, uptime_s, last_acked);
+                doc.catalog.central_version = central_version;
+                doc.locked = locked;
+                doc
+            }
         })
         .await
         else {
@@ -312,6 +390,7 @@ async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
                 );
             }
             last_blocked = Some(doc.outbox.sales_blocked);
+            p.sales_paused.send_replace(doc.outbox.sales_blocked);
         }
         match serde_json::to_vec(&doc) {
             Ok(bytes) => {
@@ -410,6 +489,12 @@ pub struct LoopParts {
     pub health: Arc<Health>,
     /// Where lookups are recorded (telemetry), when events are kept.
     pub sink: Option<Arc<EventSink>>,
+    /// Central's catalog version: the screen is redrawn from the new catalog when it changes.
+    pub catalog_changed: Option<watch::Receiver<u64>>,
+    /// Central's lock ("out of order").
+    pub lock: Option<watch::Receiver<Option<crate::sync::Lock>>>,
+    /// Payments paused because the queue for central is full.
+    pub sales_paused: Option<watch::Receiver<bool>>,
 }
 
 /// The event loop: scanner events and timers in, frames and signals out. Tells systemd READY=1 once the first
@@ -426,8 +511,18 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         link,
         health,
         sink,
+        catalog_changed,
+        lock,
+        sales_paused,
     } = parts;
     let mut link = link;
+    let mut catalog_changed = catalog_changed;
+    let mut lock = lock;
+    let mut sales_paused = sales_paused;
+    if let Some(l) = lock.as_mut() {
+        let current = l.borrow_and_update().clone();
+        kiosk.set_locked(current.map(|l| l.message));
+    }
     health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
     health.set_display(show(panel.as_mut(), Some(kiosk.frame().clone())));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -483,12 +578,7 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                 }
                 continue;
             }
-            changed = async {
-                match link.as_mut() {
-                    Some(l) => l.changed().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            changed = watched(&mut link) => {
                 let Some(l) = link.as_mut() else { continue };
                 if changed.is_err() {
                     // The link task ended (shutdown, or its database failed): offline from now on.
@@ -498,6 +588,35 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                     let connected = l.borrow_and_update().connected;
                     kiosk.set_offline(!connected)
                 }
+            }
+            changed = watched(&mut catalog_changed) => {
+                if changed.is_err() {
+                    catalog_changed = None;
+                    continue;
+                }
+                if let Some(c) = catalog_changed.as_mut() {
+                    c.borrow_and_update();
+                }
+                // Central applied an update: the product on screen shows its new price now, not at the next scan.
+                catalog.refresh();
+                health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
+                kiosk.on_catalog_changed(catalog.current())
+            }
+            changed = watched(&mut lock) => {
+                let Some(l) = lock.as_mut().filter(|_| changed.is_ok()) else {
+                    lock = None;
+                    continue;
+                };
+                let current = l.borrow_and_update().clone();
+                kiosk.set_locked(current.map(|l| l.message))
+            }
+            changed = watched(&mut sales_paused) => {
+                let Some(p) = sales_paused.as_mut().filter(|_| changed.is_ok()) else {
+                    sales_paused = None;
+                    continue;
+                };
+                let paused = *p.borrow_and_update();
+                kiosk.set_sales_paused(paused)
             }
         };
         if let Some(s) = reaction.signal {
@@ -512,10 +631,21 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
             .or(idle_deadline);
         if matches!(
             kiosk.frame().screen,
-            crate::ui::Screen::Idle | crate::ui::Screen::ScannerDisconnected
+            crate::ui::Screen::Idle
+                | crate::ui::Screen::ScannerDisconnected
+                | crate::ui::Screen::SalesPaused
+                | crate::ui::Screen::OutOfOrder { .. }
         ) {
             idle_deadline = None;
         }
+    }
+}
+
+/// Resolves when the watched value changes; never when there is nothing to watch.
+async fn watched<T>(rx: &mut Option<watch::Receiver<T>>) -> Result<(), watch::error::RecvError> {
+    match rx.as_mut() {
+        Some(r) => r.changed().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -31,9 +31,40 @@ pub fn sync_tree(dir: &Path) -> Result<(), (std::path::PathBuf, io::Error)> {
     sync_dir(dir).map_err(|e| (dir.to_owned(), e))
 }
 
+/// Replaces `path` with `bytes` so that after a crash it holds either the old or the new content, never a mix:
+/// a temporary file beside it is written and fsynced, renamed over `path`, and the directory fsynced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_the_whole_file_and_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"{\"a\":1}").expect("first write");
+        write_atomic(&path, b"{\"a\":2}").expect("second write");
+        assert_eq!(std::fs::read(&path).expect("read"), b"{\"a\":2}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
 
     #[test]
     fn syncing_a_tree_reaches_nested_files_and_names_a_missing_directory() {

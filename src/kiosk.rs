@@ -26,6 +26,24 @@ pub struct Kiosk {
     rules: Rules,
     frame: Frame,
     scanner_connected: bool,
+    /// The code behind the product or not-found screen, so a catalog change can redraw it (a price changed by
+    /// central reaches the screen without a new scan). Never a store code: those show no screen.
+    shown_code: Option<Vec<u8>>,
+    /// Central locked the kiosk (with its message, if any).
+    locked: Option<Option<String>>,
+    /// The queue for central is full: no payments, and the attract screen says why.
+    sales_paused: bool,
+}
+
+impl Reaction {
+    /// Nothing to show or play.
+    fn none() -> Reaction {
+        Reaction {
+            frame: None,
+            signal: None,
+            arm_idle_timer: false,
+        }
+    }
 }
 
 impl Kiosk {
@@ -39,6 +57,64 @@ impl Kiosk {
                 offline,
             },
             scanner_connected: true,
+            shown_code: None,
+            locked: None,
+            sales_paused: false,
+        }
+    }
+
+    /// The screen the kiosk rests on: locked beats scanner trouble beats paused payments beats the attract
+    /// screen.
+    fn rest_screen(&self) -> Screen {
+        match (&self.locked, self.scanner_connected, self.sales_paused) {
+            (Some(message), _, _) => Screen::OutOfOrder {
+                message: message.clone(),
+            },
+            (None, false, _) => Screen::ScannerDisconnected,
+            (None, true, true) => Screen::SalesPaused,
+            (None, true, false) => Screen::Idle,
+        }
+    }
+
+    fn at_rest(&self) -> bool {
+        matches!(
+            self.frame.screen,
+            Screen::Idle | Screen::SalesPaused | Screen::ScannerDisconnected | Screen::OutOfOrder { .. }
+        )
+    }
+
+    /// Central locked (`Some(message)`) or unlocked (`None`) the kiosk.
+    pub fn set_locked(&mut self, lock: Option<Option<String>>) -> Reaction {
+        if self.locked == lock {
+            return Reaction::none();
+        }
+        self.locked = lock;
+        self.shown_code = None;
+        self.show(self.rest_screen(), None, false)
+    }
+
+    /// Payments paused (the queue for central is full) or resumed.
+    pub fn set_sales_paused(&mut self, paused: bool) -> Reaction {
+        if self.sales_paused == paused {
+            return Reaction::none();
+        }
+        self.sales_paused = paused;
+        if self.at_rest() {
+            self.show(self.rest_screen(), None, false)
+        } else {
+            Reaction::none()
+        }
+    }
+
+    /// The catalog changed (central's update or a local import): a product or not-found screen is redrawn from
+    /// the new catalog, silently, so the shopper sees the new price.
+    pub fn on_catalog_changed(&mut self, catalog: &dyn CatalogStore) -> Reaction {
+        let Some(code) = self.shown_code.clone() else {
+            return Reaction::none();
+        };
+        match self.screen_for_code(&code, catalog) {
+            (Some(screen), _) => self.show(screen, None, false),
+            (None, _) => Reaction::none(),
         }
     }
 
@@ -49,11 +125,25 @@ impl Kiosk {
 
     /// Reacts to one scanner event.
     pub fn on_scanner(&mut self, ev: &ScanEvent, catalog: &dyn CatalogStore) -> Reaction {
+        if self.locked.is_some() {
+            // Out of order: the screen stays; a scan gets the "not available" sound so nobody waits for a price.
+            return match ev {
+                ScanEvent::Connected | ScanEvent::Disconnected { .. } => {
+                    self.scanner_connected = matches!(ev, ScanEvent::Connected);
+                    Reaction::none()
+                }
+                ScanEvent::Code(_) => Reaction {
+                    frame: None,
+                    signal: Some(Signal::NotFound),
+                    arm_idle_timer: false,
+                },
+            };
+        }
         match ev {
             ScanEvent::Connected => {
                 self.scanner_connected = true;
                 if self.frame.screen == Screen::ScannerDisconnected {
-                    return self.show(Screen::Idle, None, false);
+                    return self.show(self.rest_screen(), None, false);
                 }
                 Reaction {
                     frame: None,
@@ -70,7 +160,11 @@ impl Kiosk {
                 self.scanner_connected = true;
                 let (screen, signal) = self.screen_for_code(bytes, catalog);
                 match screen {
-                    Some(s) => self.show(s, Some(signal), true),
+                    Some(s) => {
+                        self.shown_code =
+                            matches!(s, Screen::Product(_) | Screen::NotFound { .. }).then(|| bytes.clone());
+                        self.show(s, Some(signal), true)
+                    }
                     None => Reaction {
                         frame: None,
                         signal: Some(signal),
@@ -83,12 +177,8 @@ impl Kiosk {
 
     /// The idle timer fired: back to the attract screen (unless the scanner is away).
     pub fn on_idle_timeout(&mut self) -> Reaction {
-        let screen = if self.scanner_connected {
-            Screen::Idle
-        } else {
-            Screen::ScannerDisconnected
-        };
-        self.show(screen, None, false)
+        self.shown_code = None;
+        self.show(self.rest_screen(), None, false)
     }
 
     /// The link to central went up or down.
@@ -302,6 +392,81 @@ mod tests {
         );
         assert_eq!(r.signal, Some(Signal::GoodRead));
         assert!(r.arm_idle_timer);
+    }
+
+    fn price_on_screen(k: &Kiosk) -> Option<i64> {
+        match &k.frame().screen {
+            Screen::Product(v) => Some(v.price_cents),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_price_change_redraws_the_product_on_screen_silently() {
+        let mut k = kiosk();
+        k.on_scanner(
+            &ScanEvent::Code(b"8001234567897".to_vec()),
+            &catalog_with(product("P1", "8001234567897", 129)),
+        );
+        let r = k.on_catalog_changed(&catalog_with(product("P1", "8001234567897", 99)));
+        assert_eq!(price_on_screen(&k), Some(99));
+        assert!(r.frame.is_some() && r.signal.is_none(), "redrawn without a beep: {r:?}");
+        // Deleted from the catalog: the shopper sees it is no longer sold here.
+        k.on_catalog_changed(&MemCatalog::default());
+        assert!(matches!(k.frame().screen, Screen::NotFound { .. }));
+        // Back at rest, a catalog change draws nothing.
+        k.on_idle_timeout();
+        assert_eq!(
+            k.on_catalog_changed(&catalog_with(product("P1", "8001234567897", 5)))
+                .frame,
+            None
+        );
+    }
+
+    #[test]
+    fn a_locked_kiosk_shows_out_of_order_until_unlocked_and_ignores_scans() {
+        let cat = catalog_with(product("P1", "8001234567897", 129));
+        let mut k = kiosk();
+        k.on_scanner(&ScanEvent::Code(b"8001234567897".to_vec()), &cat);
+        let r = k.set_locked(Some(Some("Manutenzione".into())));
+        assert_eq!(
+            r.frame.map(|f| f.screen),
+            Some(Screen::OutOfOrder {
+                message: Some("Manutenzione".into())
+            })
+        );
+        let scan = k.on_scanner(&ScanEvent::Code(b"8001234567897".to_vec()), &cat);
+        assert_eq!(
+            (scan.frame, scan.signal),
+            (None, Some(Signal::NotFound)),
+            "no price while out of order"
+        );
+        assert_eq!(k.on_idle_timeout().frame, None, "the idle timer does not unlock");
+        k.on_scanner(
+            &ScanEvent::Disconnected {
+                reason: "unplugged".into(),
+            },
+            &cat,
+        );
+        assert_eq!(
+            k.set_locked(None).frame.map(|f| f.screen),
+            Some(Screen::ScannerDisconnected),
+            "unlocked, it says what is wrong now"
+        );
+    }
+
+    #[test]
+    fn paused_payments_show_on_the_attract_screen_but_price_checks_work() {
+        let cat = catalog_with(product("P1", "8001234567897", 129));
+        let mut k = kiosk();
+        assert_eq!(
+            k.set_sales_paused(true).frame.map(|f| f.screen),
+            Some(Screen::SalesPaused)
+        );
+        k.on_scanner(&ScanEvent::Code(b"8001234567897".to_vec()), &cat);
+        assert_eq!(price_on_screen(&k), Some(129));
+        assert_eq!(k.on_idle_timeout().frame.map(|f| f.screen), Some(Screen::SalesPaused));
+        assert_eq!(k.set_sales_paused(false).frame.map(|f| f.screen), Some(Screen::Idle));
     }
 
     #[test]

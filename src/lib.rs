@@ -31,4 +31,5 @@ pub mod scanner;
 pub mod snapshot;
 pub mod status;
 pub mod storage;
+pub mod sync;
 pub mod ui;

@@ -10,8 +10,8 @@ use omnigate::config::Config;
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    init_tracing();
-    match dispatch(cli) {
+    let set_log_level = init_tracing();
+    match dispatch(cli, set_log_level) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("omnigate: {e:#}");
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+fn dispatch(cli: Cli, set_log_level: omnigate::sync::LogLevelSetter) -> anyhow::Result<ExitCode> {
     Ok(match cli.command {
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
@@ -34,7 +34,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Handlers are installed before the daemon can say READY=1: a stop right after start must be
                 // graceful, not the default SIGTERM action.
                 let shutdown = shutdown_signal().context("installing SIGTERM/SIGINT handlers")?;
-                omnigate::daemon::run(cfg, shutdown).await.context("daemon")
+                omnigate::daemon::run_with(cfg, shutdown, Some(set_log_level))
+                    .await
+                    .context("daemon")
             });
             // A start-up task still importing the seed catalog when a stop came must not hold the exit: the
             // import is crash-safe and is finished or discarded at the next start.
@@ -75,15 +77,23 @@ fn limit_malloc_arenas() {
 }
 
 /// Logs to stderr; under systemd (JOURNAL_STREAM set) without timestamps or colours, journald adds its own.
-fn init_tracing() {
+/// Returns a way to change the filter while running (central's `set_log_level` command).
+fn init_tracing() -> omnigate::sync::LogLevelSetter {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // The reloading layer must wrap the finished format, so it is added last on each branch.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
-    } else {
+        let builder = builder.without_time().with_ansi(false).with_filter_reloading();
+        let handle = builder.reload_handle();
         builder.init();
+        std::sync::Arc::new(move |level: &str| handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string()))
+    } else {
+        let builder = builder.with_filter_reloading();
+        let handle = builder.reload_handle();
+        builder.init();
+        std::sync::Arc::new(move |level: &str| handle.reload(EnvFilter::new(level)).map_err(|e| e.to_string()))
     }
 }

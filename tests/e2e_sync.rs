@@ -100,3 +100,208 @@ fn an_offline_kiosk_queues_visibly_and_delivers_in_order_when_the_link_returns()
         "{after}"
     );
 }
+
+mod central_updates {
+    use super::*;
+    use omnigate::catalog::update::{seal, SigningKey, UpdateType};
+    use omnigate::ui::{Frame, ProductView, Screen};
+    use support::daemon::{publish, CATALOG};
+
+    const STORE: &str = "IT-TEST-1";
+    const DEVICE: &str = "kiosk-c";
+
+    fn pasta_at(price_cents: i64) -> Frame {
+        Frame {
+            screen: Screen::Product(ProductView {
+                name: "Spaghetti n.5".into(),
+                brand: "Barilla".into(),
+                price_cents,
+                per_kg: false,
+                weight_g: None,
+                regular_price_cents: None,
+                promotion: None,
+                stock: Some(24),
+                min_age: None,
+            }),
+            offline: false,
+        }
+    }
+
+    /// Central's side: publishes the catalog file with the pasta at `price` (a snapshot first, deltas after).
+    fn central_publishes(port: u16, state: &std::path::Path, key: &SigningKey, price: i64) {
+        let file = state.join("catalog.jsonl");
+        std::fs::write(
+            &file,
+            CATALOG.replace("\"price_cents\":129", &format!("\"price_cents\":{price}")),
+        )
+        .expect("file");
+        let plan = omnigate::central::plan_publish(STORE, &file, state, key, 64 * 1024, false).expect("plan");
+        let messages: Vec<(String, Vec<u8>, bool)> = plan
+            .messages
+            .iter()
+            .map(|m| (m.topic.clone(), m.payload.clone(), m.retain))
+            .collect();
+        publish(port, &messages);
+        plan.commit(state).expect("commit");
+    }
+
+    fn catalog_events(events: &Central, kind: &str) -> Vec<serde_json::Value> {
+        events
+            .json()
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["payload"].clone())
+            .collect()
+    }
+
+    fn delta_body(from: u64, to: u64, price: i64) -> Vec<u8> {
+        let product: serde_json::Value =
+            serde_json::from_str(CATALOG.lines().next().expect("pasta line")).expect("json");
+        let mut product = product;
+        product["price_cents"] = price.into();
+        serde_json::json!({ "store": STORE, "from_version": from, "version": to, "upsert": [product], "delete": [] })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_price_published_by_central_reaches_the_screen_and_bad_updates_change_nothing() {
+        let key = SigningKey::from_seed(&[7; 32]);
+        let broker = Broker::start(true);
+        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
+        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
+        let extra = format!(
+            "{}\n[central]\npublic_key = \"{}\"\n",
+            mqtt_section(broker.port),
+            key.public_base64()
+        );
+        let mut kiosk = Daemon::start(DEVICE, &extra);
+        let central = tempfile::tempdir().expect("central state");
+
+        // First publish: a snapshot (version 1) the kiosk applies in place of its seed catalog.
+        central_publishes(broker.port, central.path(), &key, 129);
+        wait_until("snapshot applied", LONG, || {
+            catalog_events(&events, "catalog.applied")
+                .iter()
+                .any(|p| p["version"] == 1 && p["kind"] == "snapshot")
+        });
+        kiosk.scan("8001234567897");
+        kiosk.wait_for_screen(&pasta_at(129), "the pasta at 1.29");
+
+        // A price change: a delta to version 2, on screen without anyone scanning again.
+        central_publishes(broker.port, central.path(), &key, 99);
+        kiosk.wait_for_screen(&pasta_at(99), "the new price 0.99 on screen");
+        assert!(catalog_events(&events, "catalog.applied")
+            .iter()
+            .any(|p| p["version"] == 2 && p["kind"] == "delta"));
+
+        let delta_topic = format!("omnigate/v1/stores/{STORE}/catalog/delta");
+        let forger = SigningKey::from_seed(&[9; 32]);
+        let mut corrupted = seal(UpdateType::CatalogDelta, &delta_body(2, 3, 1), &key);
+        let at = corrupted.len() / 2;
+        corrupted[at] ^= 0x01;
+        let bad = [
+            (
+                "forged",
+                seal(UpdateType::CatalogDelta, &delta_body(2, 3, 1), &forger),
+                "unknown_key",
+            ),
+            ("corrupted", corrupted, ""),
+            (
+                "rollback",
+                seal(UpdateType::CatalogDelta, &delta_body(0, 1, 1), &key),
+                "rollback",
+            ),
+            (
+                "out of order",
+                seal(UpdateType::CatalogDelta, &delta_body(1, 3, 1), &key),
+                "out_of_order",
+            ),
+        ];
+        for (n, (what, payload, reason)) in bad.into_iter().enumerate() {
+            publish(broker.port, &[(delta_topic.clone(), payload, false)]);
+            wait_until(&format!("the {what} update rejected"), LONG, || {
+                catalog_events(&events, "catalog.rejected").len() > n
+            });
+            let rejected = catalog_events(&events, "catalog.rejected");
+            let got = rejected[n]["reason"].as_str().unwrap_or("").to_owned();
+            if reason.is_empty() {
+                assert!(["bad_signature", "malformed"].contains(&got.as_str()), "{what}: {got}");
+            } else {
+                assert_eq!(got, reason, "{what}");
+            }
+            assert!(
+                kiosk.shows(&pasta_at(99)),
+                "after the {what} update the price on screen is unchanged"
+            );
+        }
+        let status = stdout(&kiosk.omnigate(&["queue", "status", "--json"]));
+        let doc: serde_json::Value = serde_json::from_str(&status).expect("status");
+        assert_eq!(doc["catalog"]["central_version"], 2);
+    }
+
+    #[test]
+    fn central_locks_and_unlocks_the_kiosk_and_a_replayed_command_is_refused() {
+        let key = SigningKey::from_seed(&[7; 32]);
+        let broker = Broker::start(true);
+        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
+        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
+        let extra = format!(
+            "{}\n[central]\npublic_key = \"{}\"\n",
+            mqtt_section(broker.port),
+            key.public_base64()
+        );
+        let mut kiosk = Daemon::start(DEVICE, &extra);
+        wait_until("kiosk online", LONG, || {
+            kiosk.shows(&Frame {
+                screen: Screen::Idle,
+                offline: false,
+            })
+        });
+        let topic = format!("omnigate/v1/stores/{STORE}/devices/{DEVICE}/commands");
+        broker.wait_for_subscription(DEVICE, &topic);
+        let command = |seq: u64, name: &str, args: serde_json::Value| {
+            let body = serde_json::json!({ "store": STORE, "device": DEVICE, "command_seq": seq, "command": name, "args": args });
+            seal(UpdateType::Command, body.to_string().as_bytes(), &key)
+        };
+        let results = |events: &Central| catalog_events(events, "command.result");
+
+        let lock = command(1, "lock", serde_json::json!({ "message": "Back at 3 pm" }));
+        publish(broker.port, &[(topic.clone(), lock.clone(), false)]);
+        let out_of_order = Frame {
+            screen: Screen::OutOfOrder {
+                message: Some("Back at 3 pm".into()),
+            },
+            offline: false,
+        };
+        kiosk.wait_for_screen(&out_of_order, "the out-of-order screen");
+        kiosk.scan("8001234567897");
+        wait_until("lock reported done", LONG, || {
+            results(&events).first().is_some_and(|r| r["outcome"] == "done")
+        });
+
+        // Still locked after a restart.
+        kiosk.terminate();
+        let (dir, cfg) = (kiosk.dir.clone(), kiosk.cfg.clone());
+        let kiosk2 = Daemon::spawn_in(&dir, &cfg);
+        kiosk2.wait_for_screen(&out_of_order, "out of order after a restart");
+
+        // The same signed lock sent again is a replay.
+        publish(broker.port, &[(topic.clone(), lock, false)]);
+        wait_until("replay refused", LONG, || results(&events).len() >= 2);
+        assert_eq!(results(&events)[1]["reason"], "replayed");
+
+        publish(
+            broker.port,
+            &[(topic.clone(), command(2, "unlock", serde_json::Value::Null), false)],
+        );
+        kiosk2.wait_for_screen(
+            &Frame {
+                screen: Screen::Idle,
+                offline: false,
+            },
+            "back in service",
+        );
+        drop(kiosk);
+    }
+}

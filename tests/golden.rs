@@ -200,6 +200,17 @@ fn screens() -> Vec<(&'static str, Frame)> {
         ),
         ("scanner_disconnected", frame(Screen::ScannerDisconnected, false)),
         ("scanner_disconnected_offline", frame(Screen::ScannerDisconnected, true)),
+        ("sales_paused_offline", frame(Screen::SalesPaused, true)),
+        (
+            "out_of_order_message",
+            frame(
+                Screen::OutOfOrder {
+                    message: Some("Manutenzione in corso: torniamo alle 15:00 / Maintenance until 3 pm".into()),
+                },
+                false,
+            ),
+        ),
+        ("out_of_order", frame(Screen::OutOfOrder { message: None }, true)),
     ]
 }
 
@@ -310,6 +321,8 @@ fn small_monochrome_panel_screens_match_their_golden_images() {
             "not_found",
             "invalid_check_digit",
             "scanner_disconnected",
+            "sales_paused_offline",
+            "out_of_order_message",
         ]),
     ));
 }

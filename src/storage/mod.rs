@@ -266,6 +266,22 @@ pub enum CentralUpdate<'a> {
         /// The lines; a read error is a damaged (`corrupt`) or oversized (`too_large`) snapshot.
         lines: &'a mut dyn BufRead,
     },
+    /// A snapshot central asked the device to re-apply (`resync_catalog` command): like `Snapshot`, but the
+    /// version may equal the stored one, to repair a catalog changed locally since.
+    Resync {
+        /// Its central version (at least the stored one).
+        version: u64,
+        /// The product count of the signed manifest.
+        products: u64,
+        /// The lines.
+        lines: &'a mut dyn BufRead,
+    },
+}
+
+/// Whether an update must move the central version forward or may re-apply the current one.
+enum TargetKind {
+    Forward,
+    Resync,
 }
 
 /// The outcome of [`Storage::apply_central`].
@@ -478,9 +494,13 @@ impl Storage {
     pub fn apply_central(&self, update: CentralUpdate<'_>) -> Result<CentralApplied, StorageError> {
         let _one_at_a_time = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.central_version()?;
+        let target_kind = match &update {
+            CentralUpdate::Resync { .. } => TargetKind::Resync,
+            _ => TargetKind::Forward,
+        };
         let target = match &update {
             CentralUpdate::Delta(d) => d.version,
-            CentralUpdate::Snapshot { version, .. } => *version,
+            CentralUpdate::Snapshot { version, .. } | CentralUpdate::Resync { version, .. } => *version,
         };
         let (kind, staged) = match update {
             CentralUpdate::Delta(delta) => {
@@ -520,8 +540,14 @@ impl Storage {
                 version,
                 products,
                 lines,
+            }
+            | CentralUpdate::Resync {
+                version,
+                products,
+                lines,
             } => {
-                if version <= current {
+                let resync = matches!(target_kind, TargetKind::Resync);
+                if version < current || (version == current && !resync) {
                     return Ok(CentralApplied::Refused(
                         UpdateError::new(
                             RejectReason::Rollback,

@@ -45,6 +45,14 @@ pub enum Screen {
     },
     /// The scanner is unplugged or not answering.
     ScannerDisconnected,
+    /// The attract screen while payments are paused (the queue for central is full): price checks still work,
+    /// and the screen says why the checkout is not taking sales.
+    SalesPaused,
+    /// Central locked the kiosk: nothing works until it is unlocked. `message` is central's text, if any.
+    OutOfOrder {
+        /// Text from central (at most 120 characters), shown under the headline.
+        message: Option<String>,
+    },
 }
 
 /// What the product screen shows.

@@ -67,6 +67,22 @@ pub(crate) fn render<D: DrawTarget<Color = BinaryColor>>(
             ];
             message(target, below, &items)
         }
+        Screen::SalesPaused => {
+            draw::fitted_line(target, t.title, top, SMALL, ON, Align::Left)?;
+            let items: [(&str, &MonoFont<'static>, usize); 2] = [
+                (t.idle_headline_short, &FONT_7X13_BOLD, 2),
+                (t.sales_paused_short, SMALL, 1),
+            ];
+            message(target, below, &items)
+        }
+        Screen::OutOfOrder { message: text } => {
+            draw::fitted_line(target, t.title, top, SMALL, ON, Align::Left)?;
+            let items: [(&str, &MonoFont<'static>, usize); 2] = [
+                (t.out_of_order_headline, &FONT_7X13_BOLD, 1),
+                (text.as_deref().unwrap_or(t.ask_staff), SMALL, 2),
+            ];
+            message(target, below, &items)
+        }
     }
 }
 

@@ -90,10 +90,12 @@ pub(crate) fn render<D: DrawTarget<Color = Rgb565>>(
     let content = content_area(area, &m);
     match &frame.screen {
         Screen::Product(p) => product(target, content, &m, lang, p),
-        Screen::Idle => idle(target, content, &m, lang),
+        Screen::Idle => idle(target, content, &m, lang, false),
         Screen::NotFound { code } => not_found(target, content, &m, lang, code),
         Screen::Invalid { reason } => invalid(target, content, &m, lang, *reason),
         Screen::ScannerDisconnected => disconnected(target, content, &m, lang),
+        Screen::SalesPaused => idle(target, content, &m, lang, true),
+        Screen::OutOfOrder { message } => out_of_order(target, content, &m, lang, message.as_deref()),
     }
 }
 
@@ -505,19 +507,50 @@ fn stack<D: DrawTarget<Color = Rgb565>>(
     Ok(())
 }
 
+/// The attract screen; with payments paused its second line says why (price checks still work).
 fn idle<D: DrawTarget<Color = Rgb565>>(
     target: &mut D,
     c: Rectangle,
     m: &Metrics,
     lang: Language,
+    payments_paused: bool,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
+    let second = if payments_paused {
+        lines(t.sales_paused, c, m, m.body_font, palette::INK, 4)
+    } else {
+        lines(t.idle_hint, c, m, m.body_font, palette::MUTED, 3)
+    };
     let items = [
         Item::Picture(Picture::Barcode),
         Item::Gap(m.gap * 2),
         lines(t.idle_headline, c, m, m.headline_font, palette::INK, 2),
         Item::Gap(m.gap),
-        lines(t.idle_hint, c, m, m.body_font, palette::MUTED, 3),
+        second,
+    ];
+    stack(target, c, m, &items)
+}
+
+fn out_of_order<D: DrawTarget<Color = Rgb565>>(
+    target: &mut D,
+    c: Rectangle,
+    m: &Metrics,
+    lang: Language,
+    message: Option<&str>,
+) -> Result<(), D::Error> {
+    let t = texts(lang);
+    let items = [
+        Item::Picture(Picture::Sign {
+            sign: '!',
+            fill: palette::WARN,
+            ink: palette::ON_WARN,
+        }),
+        Item::Gap(m.gap * 2),
+        lines(t.out_of_order_headline, c, m, m.headline_font, palette::INK, 2),
+        Item::Gap(m.gap),
+        lines(message.unwrap_or(""), c, m, m.body_font, palette::INK, 3),
+        Item::Gap(m.gap * 2),
+        lines(t.ask_staff, c, m, m.body_font, palette::MUTED, 2),
     ];
     stack(target, c, m, &items)
 }

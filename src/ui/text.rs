@@ -54,6 +54,12 @@ pub struct Texts {
     pub disconnected_headline_short: &'static str,
     /// Scanner-disconnected second line.
     pub reconnecting: &'static str,
+    /// Attract screen line while payments are paused (outbox full).
+    pub sales_paused: &'static str,
+    /// The same on the 128×64 panel.
+    pub sales_paused_short: &'static str,
+    /// Out-of-order headline (kiosk locked by central).
+    pub out_of_order_headline: &'static str,
 }
 
 const IT: Texts = Texts {
@@ -80,6 +86,9 @@ const IT: Texts = Texts {
     disconnected_headline: "Lettore non collegato",
     disconnected_headline_short: "Lettore scollegato",
     reconnecting: "Stiamo riprovando...",
+    sales_paused: "Pagamenti sospesi: in attesa del collegamento con la sede. La verifica prezzi funziona.",
+    sales_paused_short: "Pagamenti sospesi",
+    out_of_order_headline: "Fuori servizio",
 };
 
 const EN: Texts = Texts {
@@ -106,6 +115,9 @@ const EN: Texts = Texts {
     disconnected_headline: "Scanner disconnected",
     disconnected_headline_short: "No scanner",
     reconnecting: "Reconnecting...",
+    sales_paused: "Payments paused: waiting for the link to head office. Price check still works.",
+    sales_paused_short: "Payments paused",
+    out_of_order_headline: "Out of order",
 };
 
 /// The table for `lang`.

@@ -125,3 +125,56 @@ impl Drop for Daemon {
         self.kill();
     }
 }
+
+impl Daemon {
+    /// Polls the simulator panel until it shows exactly `frame` (rendered by the same renderer, in English).
+    pub fn wait_for_screen(&self, frame: &omnigate::ui::Frame, what: &str) {
+        let want = expected_png(frame, &self.dir);
+        let screen = self.dir.join("frames").join("screen.png");
+        super::wait_until(what, Duration::from_secs(20), || {
+            decode_png(&screen).as_ref() == Some(&want)
+        });
+    }
+
+    /// Whether the panel shows exactly `frame` right now.
+    pub fn shows(&self, frame: &omnigate::ui::Frame) -> bool {
+        decode_png(&self.dir.join("frames").join("screen.png")) == Some(expected_png(frame, &self.dir))
+    }
+}
+
+fn decode_png(path: &Path) -> Option<image::RgbImage> {
+    let bytes = std::fs::read(path).ok()?;
+    image::load_from_memory(&bytes).ok().map(|i| i.to_rgb8())
+}
+
+fn expected_png(frame: &omnigate::ui::Frame, dir: &Path) -> image::RgbImage {
+    let path = dir.join("expected.png");
+    omnigate::display::render_png(frame, omnigate::config::Language::En, 240, 320, &path).expect("render expected");
+    decode_png(&path).expect("decode expected")
+}
+
+/// Publishes `(topic, payload, retain)` messages at QoS 1 in order and returns once the broker acknowledged all.
+pub fn publish(port: u16, messages: &[(String, Vec<u8>, bool)]) {
+    let mut opts = rumqttc::MqttOptions::new(format!("test-central-{}", std::process::id()), "127.0.0.1", port);
+    opts.set_max_packet_size(1 << 24, 1 << 24);
+    let (client, mut connection) = rumqttc::Client::new(opts, messages.len() + 8);
+    for (topic, payload, retain) in messages {
+        client
+            .publish(topic.clone(), rumqttc::QoS::AtLeastOnce, *retain, payload.clone())
+            .expect("queue publish");
+    }
+    let mut acked = 0;
+    for ev in connection.iter() {
+        match ev {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                acked += 1;
+                if acked == messages.len() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => panic!("publishing to the test broker failed: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+}

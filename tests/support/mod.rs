@@ -69,7 +69,7 @@ impl Broker {
             // persistence file in our 0700 temp dir, and "persistence true" would silently keep nothing.
             "user {user}\nlistener {port} 127.0.0.1\npersistence {persist}\npersistence_location {dir}/\n\
              max_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file {dir}/mosquitto.log\n\
-             log_type error\nlog_type warning\nlog_type notice\n{extra}",
+             log_type error\nlog_type warning\nlog_type notice\nlog_type subscribe\n{extra}",
             user = current_user(),
             port = self.port,
             persist = self.persistence,
@@ -101,6 +101,21 @@ impl Broker {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Waits until the broker's log shows `client` subscribed to `topic` (Mosquitto logs subscriptions with
+    /// `log_type subscribe`, which every test broker has): messages published after that reach the client.
+    pub fn wait_for_subscription(&self, client: &str, topic: &str) {
+        let log = self.dir.path().join("mosquitto.log");
+        wait_until(
+            &format!("{client} subscribed to {topic}"),
+            Duration::from_secs(30),
+            || {
+                std::fs::read_to_string(&log)
+                    .map(|l| l.lines().any(|line| line.contains(client) && line.contains(topic)))
+                    .unwrap_or(false)
+            },
+        );
     }
 
     /// Stops with SIGTERM (a persistent broker saves its sessions) and waits for the exit.
