@@ -302,7 +302,10 @@ pub fn catalog(config: &Path, action: &CatalogAction) -> Result<ExitCode, CliErr
         CatalogAction::Status => {
             let v = storage.version().map_err(|e| CliError::Catalog(e.to_string()))?;
             let n = storage.len().map_err(|e| CliError::Catalog(e.to_string()))?;
-            writeln!(out, "catalog version {v}, {n} products")?;
+            let central = storage
+                .central_version()
+                .map_err(|e| CliError::Catalog(e.to_string()))?;
+            writeln!(out, "catalog version {v}, {n} products, central version {central}")?;
             Ok(ExitCode::SUCCESS)
         }
     }

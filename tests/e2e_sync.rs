@@ -305,3 +305,90 @@ mod central_updates {
         drop(kiosk);
     }
 }
+
+mod large_snapshot {
+    use super::*;
+    use omnigate::catalog::update::SigningKey;
+    use support::daemon::publish;
+
+    const STORE: &str = "IT-TEST-1";
+
+    fn catalog_status(kiosk: &Daemon) -> String {
+        stdout(&kiosk.omnigate(&["catalog", "status"]))
+    }
+
+    #[test]
+    fn a_100000_product_snapshot_arrives_in_chunks_and_a_kill_during_the_apply_leaves_a_whole_catalog() {
+        let key = SigningKey::from_seed(&[3; 32]);
+        let broker = Broker::start(true);
+        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
+        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
+        let extra = format!(
+            "{}\n[central]\npublic_key = \"{}\"\n",
+            mqtt_section(broker.port),
+            key.public_base64()
+        );
+        let mut kiosk = Daemon::start("kiosk-big", &extra);
+        let before = catalog_status(&kiosk);
+        assert!(
+            before.contains("3 products") && before.contains("central version 0"),
+            "{before}"
+        );
+
+        // Central publishes 100,000 products: chunks of 192 KiB, under the device's 256 KiB packet limit.
+        let central = tempfile::tempdir().expect("central state");
+        let file = central.path().join("big.jsonl");
+        omnigate::bench::write_synthetic_catalog(&file, 100_000).expect("catalog file");
+        let plan =
+            omnigate::central::plan_publish(STORE, &file, central.path(), &key, 192 * 1024, false).expect("plan");
+        let chunks = plan.messages.iter().filter(|m| m.topic.contains("/chunk/")).count();
+        assert!(chunks >= 2, "the snapshot is split into chunks ({chunks})");
+        let messages: Vec<(String, Vec<u8>, bool)> = plan
+            .messages
+            .iter()
+            .map(|m| (m.topic.clone(), m.payload.clone(), m.retain))
+            .collect();
+        publish(broker.port, &messages);
+        plan.commit(central.path()).expect("commit");
+
+        // Kill the kiosk while it assembles or applies (the seed picks the moment; it is printed).
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let kill_after = Duration::from_millis(u64::from(nanos % 1500));
+        eprintln!("killing the kiosk {kill_after:?} after the publish");
+        std::thread::sleep(kill_after);
+        kiosk.kill();
+        // Whatever the moment: a whole catalog, the old one or the new one (an apply that was decided is
+        // finished by whoever opens the catalog next), never a mix.
+        let after_kill = catalog_status(&kiosk);
+        assert!(
+            (after_kill.contains(" 3 products") && after_kill.contains("central version 0"))
+                || (after_kill.contains(" 100000 products") && after_kill.contains("central version 1")),
+            "after the kill: {after_kill}"
+        );
+
+        // Restarted, the kiosk gets the retained snapshot again if it still needs it, and shows the new catalog.
+        let (dir, cfg) = (kiosk.dir.clone(), kiosk.cfg.clone());
+        let mut kiosk = Daemon::spawn_in(&dir, &cfg);
+        wait_until("100,000 products from central", Duration::from_secs(120), || {
+            let doc: serde_json::Value =
+                serde_json::from_str(&stdout(&kiosk.omnigate(&["queue", "status", "--json"]))).unwrap_or_default();
+            doc["catalog"]["central_version"] == 1 && doc["catalog"]["products"] == 100_000
+        });
+        let last = omnigate::bench::synthetic_gtin(99_999).display_form().to_string();
+        kiosk.scan(&last);
+        wait_until("the last product found", LONG, || {
+            events
+                .json()
+                .iter()
+                .any(|e| e["kind"] == "kiosk.lookup" && e["payload"]["result"] == "found")
+        });
+        kiosk.terminate();
+        let status = catalog_status(&kiosk);
+        assert!(
+            status.contains("100000 products") && status.contains("central version 1"),
+            "{status}"
+        );
+    }
+}

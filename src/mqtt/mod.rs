@@ -3,7 +3,7 @@
 //! Owns the connection and everything about it: client id (= device id), persistent session, TLS (rustls with
 //! the ring provider; CA and optional client certificate for mutual TLS, checked at start), credentials,
 //! packet size limits, reconnecting with exponential backoff and jitter, rate-limited error lines, subscribing
-//! again when the broker has lost the session, manual acknowledgement of incoming messages (only after the
+//! again after every connect (so also when the broker has lost the session), manual acknowledgement of incoming messages (only after the
 //! receiver has made them durable), the retained status with an "offline" last will, draining the outbox in
 //! sequence order, and a clean disconnect on shutdown.
 //!
@@ -401,6 +401,7 @@ pub async fn run(
     let mut log_limit = LogLimiter::new(Duration::from_secs(60));
     let started = tokio::time::Instant::now();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut unwanted: BTreeSet<String> = BTreeSet::new();
     let mut connection = 0u64;
     loop {
         connection += 1;
@@ -412,6 +413,7 @@ pub async fn run(
             connection,
             &mut drain,
             &mut wanted,
+            &mut unwanted,
             &mut io,
             &shutdown,
         )
@@ -463,6 +465,7 @@ async fn session(
     connection: u64,
     drain: &mut Drain,
     wanted: &mut BTreeSet<String>,
+    unwanted: &mut BTreeSet<String>,
     io: &mut LinkIo,
     shutdown: &CancellationToken,
 ) -> SessionEnd {
@@ -491,13 +494,25 @@ async fn session(
                             s.connections += 1;
                             s.last_error = None;
                         });
-                        // Without a session the broker forgot our subscriptions (and what it queued for us).
-                        if !ack.session_present && !wanted.is_empty() {
+                        // Subscribe to everything wanted after every connect, not only when the broker lost the
+                        // session: SUBSCRIBE is idempotent, a subscription asked for while disconnected (or lost
+                        // with a dropped connection before its SUBACK) must reach the broker, and it makes the
+                        // broker send the retained snapshot again to a device that still needs it.
+                        if !wanted.is_empty() {
                             let filters = wanted.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                             if let Err(e) = client.try_subscribe_many(filters) {
                                 return SessionEnd::Lost { error: format!("subscribe: {e}"), was_connected: true };
                             }
                         }
+                        // Filters dropped while disconnected still live in a kept session.
+                        if ack.session_present {
+                            for f in std::mem::take(unwanted) {
+                                if let Err(e) = client.try_unsubscribe(f) {
+                                    return SessionEnd::Lost { error: format!("unsubscribe: {e}"), was_connected: true };
+                                }
+                            }
+                        }
+                        unwanted.clear();
                         drain.outbox.on_connected();
                         let status = io.status.borrow_and_update().clone();
                         if !status.is_empty() && client.try_publish(settings.topics.status(), QoS::AtLeastOnce, true, status).is_ok() {
@@ -546,6 +561,9 @@ async fn session(
             Some(change) = io.subscriptions.recv() => {
                 let result = match change {
                     Subscription::Add(filters) => {
+                        for f in &filters {
+                            unwanted.remove(f);
+                        }
                         let new: Vec<String> = filters.into_iter().filter(|f| wanted.insert(f.clone())).collect();
                         if new.is_empty() || !connected {
                             Ok(())
@@ -556,8 +574,12 @@ async fn session(
                     Subscription::Remove(filters) => {
                         let mut result = Ok(());
                         for f in filters {
-                            if wanted.remove(&f) && connected {
-                                result = result.and(client.try_unsubscribe(f));
+                            if wanted.remove(&f) {
+                                if connected {
+                                    result = result.and(client.try_unsubscribe(f));
+                                } else {
+                                    unwanted.insert(f);
+                                }
                             }
                         }
                         result
