@@ -62,6 +62,19 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Central's tools: signing key, catalog publishing, a live view of the fleet.
+    Central {
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::central::cli::CentralAction,
+    },
+    /// Check this device's link to central step by step (config, clock, DNS, TCP, TLS, MQTT, ACL) and say
+    /// what to do; safe while the daemon runs. Exit 0 when nothing failed.
+    Doctor {
+        /// Configuration file.
+        #[arg(long, short, default_value = "/etc/omnigate/omnigate.toml")]
+        config: PathBuf,
+    },
     /// Measure the speed targets and print a table (see README, Performance).
     Bench {
         /// Which measurement (all when omitted).
@@ -482,7 +495,7 @@ fn write_queue_status(out: &mut dyn Write, doc: &serde_json::Value, budget: u64)
         Some(seq) => {
             let age = q["oldest_age_s"]
                 .as_u64()
-                .map(format_age)
+                .map(crate::status::human_age)
                 .unwrap_or_else(|| "unknown (clock not synchronised when it was recorded, or now)".into());
             writeln!(out, "oldest pending: seq {seq}, waiting {age}")?;
         }
@@ -491,8 +504,8 @@ fn write_queue_status(out: &mut dyn Write, doc: &serde_json::Value, budget: u64)
     writeln!(
         out,
         "disk: {} of {} budget ({:.1}%)",
-        format_bytes(bytes),
-        format_bytes(budget),
+        crate::status::human_bytes(bytes),
+        crate::status::human_bytes(budget),
         bytes as f64 * 100.0 / budget.max(1) as f64
     )?;
     match q["last_acked_seq"].as_u64() {
@@ -508,23 +521,6 @@ fn write_queue_status(out: &mut dyn Write, doc: &serde_json::Value, budget: u64)
     match doc["daemon"].as_str() {
         Some(d) => writeln!(out, "daemon: {d}"),
         None => writeln!(out, "daemon: running (status #{})", doc["status_seq"]),
-    }
-}
-
-fn format_bytes(b: u64) -> String {
-    match b {
-        0..=9_999 => format!("{b} B"),
-        10_000..=9_999_999 => format!("{:.1} kB", b as f64 / 1e3),
-        _ => format!("{:.1} MB", b as f64 / 1e6),
-    }
-}
-
-fn format_age(s: u64) -> String {
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        7200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} days", s / 86_400),
     }
 }
 
@@ -558,9 +554,9 @@ mod queue_format_tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00");
         assert_eq!(format_utc(1_796_212_800_000), "2026-12-02 12:00:00");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(format_age(59), "59 s");
-        assert_eq!(format_age(3 * 3600), "3 h");
-        assert_eq!(format_age(5 * 86_400), "5 days");
-        assert_eq!(format_bytes(12_345_678), "12.3 MB");
+        assert_eq!(crate::status::human_age(59), "59 s");
+        assert_eq!(crate::status::human_age(3 * 3600), "3 h");
+        assert_eq!(crate::status::human_age(5 * 86_400), "5 days");
+        assert_eq!(crate::status::human_bytes(12_345_678), "12.3 MB");
     }
 }

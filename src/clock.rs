@@ -17,16 +17,25 @@ pub fn synced_unix_ms() -> Option<u64> {
 
 /// adjtimex(2) with no modes only reads: its return value is `TIME_ERROR` while the clock is not synchronised
 /// (the kernel's STA_UNSYNC), which systemd-timesyncd and chrony clear once they have set the time.
+///
+/// The service unit's `ProtectClock=yes` forbids adjtimex even for reading (EPERM); then the flag file
+/// systemd-timesyncd writes once it has synchronised the clock answers instead.
 pub fn kernel_clock_synced() -> bool {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: a zeroed timex with modes = 0 asks the kernel only to fill it in; no state is changed.
         let mut tx: libc::timex = unsafe { std::mem::zeroed() };
         let state = unsafe { libc::adjtimex(&mut tx) };
-        state >= 0 && state != libc::TIME_ERROR
+        if state >= 0 {
+            return state != libc::TIME_ERROR;
+        }
+        std::path::Path::new(TIMESYNCD_FLAG).exists()
     }
     #[cfg(not(target_os = "linux"))]
     {
         false
     }
 }
+
+/// Created by systemd-timesyncd when the clock is synchronised (see systemd-timesyncd.service(8)).
+const TIMESYNCD_FLAG: &str = "/run/systemd/timesync/synchronized";

@@ -19,6 +19,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod display;
+pub mod doctor;
 pub mod durable;
 pub mod events;
 pub mod feedback;

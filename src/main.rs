@@ -48,6 +48,8 @@ fn dispatch(cli: Cli, set_log_level: omnigate::sync::LogLevelSetter) -> anyhow::
         Command::Barcode { input, config } => cli::barcode(input.as_deref(), config.as_deref())?,
         Command::Catalog { config, action } => cli::catalog(&config, &action)?,
         Command::Queue { config, action } => cli::queue(&config, &action)?,
+        Command::Central { action } => omnigate::central::cli::run(&action)?,
+        Command::Doctor { config } => omnigate::doctor::run(&config)?,
         Command::Bench { which, products } => omnigate::bench::run(which, products)?,
     })
 }

@@ -201,6 +201,26 @@ pub fn disk_usage(path: &Path) -> DiskStatus {
     }
 }
 
+/// Bytes as a person reads them: `512 B`, `12.3 kB`, `45.6 MB`, `1.2 GB`.
+pub fn human_bytes(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b} B"),
+        10_000..=9_999_999 => format!("{:.1} kB", b as f64 / 1e3),
+        10_000_000..=999_999_999 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.1} GB", b as f64 / 1e9),
+    }
+}
+
+/// An age in seconds as a person reads it: `59 s`, `12 min`, `3 h`, `5 days`.
+pub fn human_age(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 /// Seconds between two Unix-millisecond times, `None` when either is unknown (clock not synchronised).
 pub fn age_s(then_ms: Option<u64>, now_ms: Option<u64>) -> Option<u64> {
     Some(now_ms?.saturating_sub(then_ms?) / 1000)

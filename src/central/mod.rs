@@ -13,6 +13,8 @@
 //! The delta of the next plan starts from the last *committed* version; a device that applied a delta of a
 //! failed publish sees the next delta as out of order and catches up from the snapshot that always follows.
 
+pub mod cli;
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Write};

@@ -18,6 +18,7 @@
 //! doubles ours, and nothing depends on the broker's memory. Central deduplicates by event id.
 
 pub mod backoff;
+pub mod oneshot;
 pub mod topics;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -645,6 +646,11 @@ async fn disconnect_cleanly(settings: &LinkSettings, client: &AsyncClient, event
         true,
         settings.last_will.clone(),
     );
+    disconnect(client, eventloop).await;
+}
+
+/// Sends DISCONNECT and drives the connection until it is out (or [`DISCONNECT_GRACE`] passed).
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
     let _ = client.try_disconnect();
     let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
         loop {
