@@ -1,5 +1,6 @@
 //! `omnigate bench`: measures the speed targets of README's Performance table through the real code paths
-//! (pty scanner, sled catalog, renderer, the daemon binary itself). Owns the synthetic catalog generator.
+//! (pty scanner, sled catalog, renderer, the daemon binary itself, the outbox and its MQTT link against a
+//! Mosquitto of its own). Owns the synthetic catalog generator.
 //! Timing lives here, never in tests.
 
 use std::io::{BufWriter, Read, Write};
@@ -15,7 +16,7 @@ use crate::display::Framebuffer;
 use crate::kiosk::Kiosk;
 use crate::outbox::EventClass;
 use crate::scanner::ScanEvent;
-use crate::storage::outbox_store::OutboxStore;
+use crate::storage::outbox_store::{NewEvent, OutboxStore};
 use crate::storage::Storage;
 
 /// Which measurement.
@@ -31,9 +32,20 @@ pub enum Which {
     Startup,
     /// Size of this binary.
     Size,
-    /// Durable outbox appends from 8 writers sharing fsyncs (group commit).
+    /// Durable outbox appends sharing fsyncs (group commit): 1, 8 and 64 writers, single events and batches.
     OutboxAppend,
+    /// The link drains 50,000 queued events to a local Mosquitto, against a plain rumqttc publisher.
+    OutboxDrain,
+    /// Peer comparison: a persistent Mosquitto bridge and omnigate, each queueing 50,000 events while central
+    /// is down, killed with SIGKILL, restarted; what reaches central.
+    Bridge,
+    /// Central → kiosk through Mosquitto and the daemon: snapshot publish + apply (time, the daemon's peak
+    /// RSS), price change published → on screen.
+    Sync,
 }
+
+/// Price changes published in the sync benchmark.
+const SYNC_PRICE_CHANGES: usize = 20;
 
 /// A benchmark that could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +87,20 @@ impl Drop for Scratch {
 
 /// Runs the chosen measurements and prints one Markdown table row per figure.
 pub fn run(which: Option<Which>, products: u64) -> Result<ExitCode, BenchError> {
+    if let Some(mode) = std::env::var_os(DEVICE_CHILD_ENV) {
+        // The device half of `bench bridge`, re-run by the parent as a child process it can SIGKILL.
+        return bridge_device_child(&mode.to_string_lossy());
+    }
     let scratch = Scratch::new()?;
     let catalog_file = scratch.0.join("synthetic.jsonl");
-    write_synthetic_catalog(&catalog_file, products)?;
     let all = which.is_none();
     let want = |w: Which| all || which == Some(w);
+    if [Which::Import, Which::Startup, Which::Lookup, Which::ScanToFrame]
+        .into_iter()
+        .any(want)
+    {
+        write_synthetic_catalog(&catalog_file, products)?;
+    }
     println!("| measurement | result | target |");
     println!("|---|---|---|");
     let mut imported_state: Option<PathBuf> = None;
@@ -138,11 +159,86 @@ pub fn run(which: Option<Which>, products: u64) -> Result<ExitCode, BenchError> 
         }
     }
     if want(Which::OutboxAppend) {
-        let per_s = bench_outbox_append(&scratch.0.join("outbox"))?;
+        // (writers, events per append call, events in total): a checkout station has a handful of concurrent
+        // producers; 64 shows where group commit goes with many.
+        for (i, (writers, batch, total)) in [(1, 1, 10_000), (8, 1, 40_000), (8, 4, 40_000), (64, 1, 40_000)]
+            .into_iter()
+            .enumerate()
+        {
+            let r = bench_outbox_append(&scratch.0.join(format!("outbox-{i}")), writers, batch, total)?;
+            let what = if batch == 1 {
+                format!("durable outbox appends/s, {writers} writer(s), 1 event per append, group commit")
+            } else {
+                format!("durable outbox events/s, {writers} writers, append_batch of {batch} events, group commit")
+            };
+            row(
+                &format!("{what} ({:.1} events per flush + fdatasync)", r.per_commit),
+                &format!("{:.0}/s", r.per_s),
+                "≥ 20,000/s",
+            );
+        }
+        println!("reproduce: target/release/omnigate bench outbox-append 2>/dev/null");
+    }
+    if want(Which::OutboxDrain) {
+        let r = bench_outbox_drain(&scratch.0.join("drain"), DRAIN_EVENTS)?;
         row(
-            "durable appends/s with group commit (8 writers), each confirmed after fsync",
-            &format!("{per_s:.0}/s"),
-            "≥ 20,000/s",
+            &format!(
+                "outbox drain, {DRAIN_EVENTS} queued events to a local Mosquitto, QoS 1, window {}: omnigate link \
+                 (mqtt::run until the outbox is empty)",
+                r.window
+            ),
+            &format!("{:.0}/s", r.link_per_s),
+            "≥ 0.8 × plain",
+        );
+        row(
+            &format!(
+                "same payloads, plain rumqttc QoS 1 publisher, window {}, same broker",
+                r.window
+            ),
+            &format!("{:.0}/s", r.plain_per_s),
+            "baseline",
+        );
+        row(
+            "drain ratio, omnigate link / plain rumqttc",
+            &format!("{:.2}×", r.link_per_s / r.plain_per_s),
+            "≥ 0.8×",
+        );
+        println!("reproduce: target/release/omnigate bench outbox-drain 2>/dev/null");
+    }
+    if want(Which::Bridge) {
+        bench_bridge(&scratch.0.join("bridge"), BRIDGE_EVENTS)?;
+        println!("reproduce: target/release/omnigate bench bridge 2>/dev/null");
+    }
+    if want(Which::Sync) {
+        let f = crate::bench_sync::run(&scratch.0.join("sync"), products, SYNC_PRICE_CHANGES)?;
+        row(
+            &format!(
+                "snapshot of {} products: plan (diff, sign, chunk) at central",
+                f.products
+            ),
+            &format!("{:.2} s", f.plan.as_secs_f64()),
+            "report",
+        );
+        row(
+            &format!("snapshot of {} products: publish → applied on the kiosk", f.products),
+            &format!("{:.2} s", f.publish_and_apply.as_secs_f64()),
+            "≤ 5 s",
+        );
+        row(
+            "kiosk daemon peak RSS over the sync run (snapshot, then the price changes)",
+            &format!("{:.1} MB", f.daemon_peak_rss_kb as f64 / 1024.0),
+            "≤ 48 MB",
+        );
+        let samples: Vec<f64> = f.price_to_screen.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        let (p50, _) = percentiles(samples.clone());
+        let max = samples.iter().copied().fold(0.0, f64::max);
+        row(
+            &format!(
+                "price change published → on screen, {} changes, p50 / max",
+                samples.len()
+            ),
+            &format!("{p50:.0} ms / {max:.0} ms"),
+            "≤ 1 s",
         );
     }
     if want(Which::Size) {
@@ -223,23 +319,36 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-/// 8 threads each append sale-sized events; every append returns only once durable, so the rate is what
-/// group commit achieves on this disk.
-fn bench_outbox_append(dir: &Path) -> Result<f64, BenchError> {
-    const WRITERS: u64 = 8;
-    const EACH: u64 = 5_000;
+/// What one append measurement gave.
+struct AppendRate {
+    /// Confirmed events per second.
+    per_s: f64,
+    /// Events covered by one commit (flush + fdatasync), on average.
+    per_commit: f64,
+}
+
+/// `writers` threads each append sale-sized events, `batch` per call (`append` when 1, else `append_batch`),
+/// `total` in all; every call returns only once its events are durable, so the rate is what group commit
+/// achieves on this disk with that many concurrent producers.
+fn bench_outbox_append(dir: &Path, writers: u64, batch: u64, total: u64) -> Result<AppendRate, BenchError> {
     let store = OutboxStore::open(dir, 8 * 1024 * 1024, "bench-till").map_err(setup("open outbox"))?;
     let payload = serde_json::json!({ "basket": 123, "lines": 4, "total_cents": 1299, "tender": "card" });
+    let calls_each = total / writers / batch;
     let start = Instant::now();
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..WRITERS)
+        let workers: Vec<_> = (0..writers)
             .map(|_| {
                 let (store, payload) = (&store, &payload);
                 s.spawn(move || -> Result<(), BenchError> {
-                    for _ in 0..EACH {
-                        store
-                            .append("sale", EventClass::Money, payload.clone())
-                            .map_err(setup("append"))?;
+                    for _ in 0..calls_each {
+                        if batch == 1 {
+                            store
+                                .append("sale", EventClass::Money, payload.clone())
+                                .map_err(setup("append"))?;
+                        } else {
+                            let events = (0..batch).map(|_| sale_event(payload.clone())).collect();
+                            store.append_batch(events).map_err(setup("append_batch"))?;
+                        }
                     }
                     Ok(())
                 })
@@ -252,7 +361,21 @@ fn bench_outbox_append(dir: &Path) -> Result<f64, BenchError> {
             })?
         })
     })?;
-    Ok((WRITERS * EACH) as f64 / start.elapsed().as_secs_f64())
+    let elapsed = start.elapsed().as_secs_f64();
+    let events = (writers * calls_each * batch) as f64;
+    Ok(AppendRate {
+        per_s: events / elapsed,
+        per_commit: events / store.commits().max(1) as f64,
+    })
+}
+
+fn sale_event(payload: serde_json::Value) -> NewEvent {
+    NewEvent {
+        kind: "sale".into(),
+        class: EventClass::Money,
+        payload,
+        recorded_at_ms: None,
+    }
 }
 
 fn bench_lookup(storage: &Storage, products: u64) -> Result<(f64, f64), BenchError> {
@@ -473,4 +596,643 @@ fn bench_startup(dir: &Path, cfg: &Path) -> Result<(Duration, i64), BenchError> 
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
     Ok((ready, rss_kb))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MQTT benchmarks: a Mosquitto of the bench's own, the link draining to it, and the bridge comparison.
+//
+// Plain rumqttc appears here (outside src/mqtt/) only as the measuring baseline and as the "central" subscriber
+// and the bridge's publisher: what omnigate is compared with must not go through omnigate's own link.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Events queued for `bench outbox-drain`.
+const DRAIN_EVENTS: u64 = 50_000;
+/// Events queued on each side of `bench bridge`.
+const BRIDGE_EVENTS: u64 = 50_000;
+/// Set in the child process of `bench bridge`: `append` or `drain`.
+const DEVICE_CHILD_ENV: &str = "OMNIGATE_BENCH_DEVICE";
+const DEVICE_DIR_ENV: &str = "OMNIGATE_BENCH_DEVICE_DIR";
+const DEVICE_PORT_ENV: &str = "OMNIGATE_BENCH_DEVICE_PORT";
+const DEVICE_EVENTS_ENV: &str = "OMNIGATE_BENCH_DEVICE_EVENTS";
+const BENCH_STORE: &str = "BENCH";
+const BENCH_DEVICE: &str = "bench-till";
+/// Writers appending in the bridge bench's device (as in the outbox-append row with 8 writers).
+const DEVICE_WRITERS: u64 = 8;
+
+/// A port nobody listens on right now (the OS picks it).
+fn free_port() -> Result<u16, BenchError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(setup("free port"))?;
+    Ok(l.local_addr().map_err(setup("free port"))?.port())
+}
+
+/// The user this bench runs as: Mosquitto's `user` option, or, started as root, it drops to user "mosquitto",
+/// which cannot write the log and persistence files in our temp dir.
+fn current_user() -> String {
+    std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+fn mosquitto_binary() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// A Mosquitto on a free port with its config, log and persistence file in `dir`; SIGKILLed on drop.
+pub(crate) struct Mosquitto {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Mosquitto {
+    /// Writes the config (`extra` appended) and starts the broker, waiting until it listens.
+    pub(crate) fn start(dir: &Path, persistence: bool, extra: &str) -> Result<Mosquitto, BenchError> {
+        std::fs::create_dir_all(dir).map_err(setup("broker dir"))?;
+        let port = free_port()?;
+        let conf = format!(
+            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\n\
+             persistence_location {dir}/\nmax_queued_messages 1000000\nmax_inflight_messages 100\n\
+             log_dest file {dir}/mosquitto.log\nlog_type error\nlog_type warning\nlog_type notice\n{extra}",
+            user = current_user(),
+            dir = dir.display(),
+        );
+        std::fs::write(dir.join("mosquitto.conf"), conf).map_err(setup("broker config"))?;
+        let mut m = Mosquitto {
+            port,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        m.spawn()?;
+        Ok(m)
+    }
+
+    fn spawn(&mut self) -> Result<(), BenchError> {
+        let child = std::process::Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(setup("start mosquitto (is it installed?)"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default();
+                return Err(BenchError::Setup {
+                    what: "mosquitto",
+                    reason: format!("exited at start ({status}); log:\n{log}"),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Setup {
+                    what: "mosquitto",
+                    reason: format!("not listening on {} within 10 s", self.port),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then wait: a persistent broker saves its database.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGKILL: whatever the broker had only in memory is gone.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `[mqtt]` for a broker on localhost, everything else at the daemon's defaults (window included).
+fn mqtt_config(port: u16) -> Result<crate::config::MqttConfig, BenchError> {
+    toml::from_str(&format!(
+        "host = \"127.0.0.1\"\nport = {port}\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n"
+    ))
+    .map_err(setup("mqtt config"))
+}
+
+/// A running `mqtt::run` of omnigate's own, with the channels the daemon would hold.
+struct Link {
+    task: tokio::task::JoinHandle<Result<(), crate::mqtt::MqttError>>,
+    stop: tokio_util::sync::CancellationToken,
+    /// The daemon's ends of the link's channels, held so the link never sees them closed.
+    _keep: LinkEnds,
+}
+
+/// The daemon's ends of the link's channels (state, status, inbound, acks, subscriptions).
+struct LinkEnds {
+    _state: tokio::sync::watch::Receiver<crate::mqtt::LinkState>,
+    _status: tokio::sync::watch::Sender<Vec<u8>>,
+    _inbound: tokio::sync::mpsc::Receiver<crate::mqtt::InboundMessage>,
+    _acker: crate::mqtt::Acker,
+    _subscriptions: tokio::sync::mpsc::UnboundedSender<crate::mqtt::Subscription>,
+}
+
+/// Starts the link on the current runtime (call inside it). The window is the config's `max_in_flight`.
+fn start_link(store: &std::sync::Arc<OutboxStore>, port: u16) -> Result<Link, BenchError> {
+    use crate::mqtt::{self, LinkIo, LinkSettings, LinkState};
+    let settings = LinkSettings::from_config(&mqtt_config(port)?, BENCH_STORE, BENCH_DEVICE, Vec::new())
+        .map_err(setup("link settings"))?;
+    let (state_tx, state_rx) = tokio::sync::watch::channel(LinkState::default());
+    let (status_tx, status) = tokio::sync::watch::channel(Vec::new());
+    let (inbound, inbound_rx) = tokio::sync::mpsc::channel(8);
+    let (acker, acks) = mqtt::ack_channel();
+    let (sub_tx, subscriptions) = tokio::sync::mpsc::unbounded_channel();
+    let io = LinkIo {
+        appended: std::sync::Arc::new(tokio::sync::Notify::new()),
+        inbound,
+        acks,
+        subscriptions,
+        status,
+        state: state_tx,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(mqtt::run(settings, store.clone(), io, stop.clone()));
+    Ok(Link {
+        task,
+        stop,
+        _keep: LinkEnds {
+            _state: state_rx,
+            _status: status_tx,
+            _inbound: inbound_rx,
+            _acker: acker,
+            _subscriptions: sub_tx,
+        },
+    })
+}
+
+impl Link {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+/// Polls (1 ms) until the outbox is empty, or fails after `within`.
+async fn wait_empty(store: &OutboxStore, within: Duration) -> Result<(), BenchError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let depth = store.status().map_err(setup("outbox status"))?.depth;
+        if depth == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Setup {
+                what: "drain",
+                reason: format!("{depth} events still queued after {within:?}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Queues `n` sale events quickly (batches of 500: the setup, not what is measured).
+fn fill_outbox(store: &OutboxStore, n: u64) -> Result<(), BenchError> {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(500);
+        let events = (0..k)
+            .map(|i| sale_event(serde_json::json!({ "basket": i, "lines": 4, "total_cents": 1299, "tender": "card" })))
+            .collect();
+        store.append_batch(events).map_err(setup("fill outbox"))?;
+        left -= k;
+    }
+    Ok(())
+}
+
+struct DrainRates {
+    window: u16,
+    link_per_s: f64,
+    plain_per_s: f64,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+    // As the daemon: two workers.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(setup("runtime"))
+}
+
+/// `n` events queued in a fresh outbox, drained by `mqtt::run` until the outbox is empty; then the same
+/// payloads from a plain rumqttc client with the same in-flight window to the same broker.
+fn bench_outbox_drain(dir: &Path, n: u64) -> Result<DrainRates, BenchError> {
+    let broker = Mosquitto::start(&dir.join("broker"), false, "")?;
+    let store = std::sync::Arc::new(
+        OutboxStore::open(&dir.join("outbox"), 8 * 1024 * 1024, BENCH_DEVICE).map_err(setup("open outbox"))?,
+    );
+    fill_outbox(&store, n)?;
+    let payloads: Vec<Vec<u8>> = store
+        .pending_encoded(0, usize::MAX)
+        .map_err(setup("read outbox"))?
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let window = mqtt_config(broker.port)?.max_in_flight;
+    let rt = runtime()?;
+    let link_s = rt.block_on(async {
+        let start = Instant::now();
+        let link = start_link(&store, broker.port)?;
+        wait_empty(&store, Duration::from_secs(120)).await?;
+        let elapsed = start.elapsed();
+        link.stop().await;
+        Ok::<_, BenchError>(elapsed.as_secs_f64())
+    })?;
+    let topic = crate::mqtt::Topics::new(BENCH_STORE, BENCH_DEVICE).events();
+    let plain_s = rt.block_on(plain_publish(broker.port, "bench-plain", &topic, payloads, window))?;
+    Ok(DrainRates {
+        window,
+        link_per_s: n as f64 / link_s,
+        plain_per_s: n as f64 / plain_s,
+    })
+}
+
+/// The baseline: a plain rumqttc QoS 1 publisher (window `window`) sending `payloads`; seconds from the start
+/// until the last PUBACK.
+async fn plain_publish(
+    port: u16,
+    client_id: &str,
+    topic: &str,
+    payloads: Vec<Vec<u8>>,
+    window: u16,
+) -> Result<f64, BenchError> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let n = payloads.len();
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30))
+        .set_clean_session(true)
+        .set_inflight(window)
+        .set_max_packet_size(256 * 1024, 256 * 1024);
+    let start = Instant::now();
+    let (client, mut eventloop) = AsyncClient::new(o, usize::from(window) + 64);
+    let topic = topic.to_owned();
+    let publisher = tokio::spawn(async move {
+        for p in payloads {
+            if client
+                .publish(topic.as_str(), QoS::AtLeastOnce, false, p)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        client
+    });
+    let mut acked = 0usize;
+    let deadline = Duration::from_secs(120);
+    let result = tokio::time::timeout(deadline, async {
+        while acked < n {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(e) => return Err(setup("plain publisher")(e)),
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let elapsed = start.elapsed().as_secs_f64();
+    if let Ok(client) = publisher.await {
+        let _ = client.try_disconnect();
+    }
+    match result {
+        Ok(Ok(())) => Ok(elapsed),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(BenchError::Setup {
+            what: "plain publisher",
+            reason: format!("only {acked} of {n} acknowledged within {deadline:?}"),
+        }),
+    }
+}
+
+/// "Central": a persistent-session QoS 1 subscriber to every device's events topic, counting messages and
+/// distinct event ids.
+struct CentralCounter {
+    ids: std::sync::Arc<std::sync::Mutex<(u64, std::collections::HashSet<String>)>>,
+}
+
+impl CentralCounter {
+    /// Connects and returns once the subscription is confirmed.
+    fn start(port: u16, id: &str) -> Result<CentralCounter, BenchError> {
+        use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+        let ids: std::sync::Arc<std::sync::Mutex<(u64, std::collections::HashSet<String>)>> = Default::default();
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_clean_session(false)
+            .set_keep_alive(Duration::from_secs(30))
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = Client::new(o, 1024);
+        client
+            .subscribe("omnigate/v1/stores/+/devices/+/events", QoS::AtLeastOnce)
+            .map_err(setup("central subscribe"))?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let seen = ids.clone();
+        std::thread::spawn(move || {
+            let _client = client;
+            for ev in connection.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let id = serde_json::from_slice::<serde_json::Value>(&p.payload)
+                            .ok()
+                            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+                        let mut g = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        g.0 += 1;
+                        if let Some(id) = id {
+                            g.1.insert(id);
+                        }
+                    }
+                    Ok(_) => {}
+                    // The bench drops the broker at the end; a loop without a pause would spin.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(setup("central subscription"))?;
+        Ok(CentralCounter { ids })
+    }
+
+    /// (messages received, distinct ids)
+    fn counts(&self) -> (u64, u64) {
+        let g = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        (g.0, g.1.len() as u64)
+    }
+
+    /// Waits until `n` distinct ids arrived, or nothing new came for `quiet` (after `start`), or `within`
+    /// passed; returns the counts and the time from `start` to the last new id.
+    fn wait_for(&self, n: u64, start: Instant, quiet: Duration, within: Duration) -> (u64, u64, Duration) {
+        let (mut last_count, mut last_change) = (0u64, start.elapsed());
+        loop {
+            let (msgs, distinct) = self.counts();
+            if distinct != last_count {
+                last_count = distinct;
+                last_change = start.elapsed();
+            }
+            let now = start.elapsed();
+            if distinct >= n || now > within || now.saturating_sub(last_change) > quiet {
+                return (msgs, distinct, last_change);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// One bridge round: queue `n` events through a local bridging broker while central is down, stop it (SIGKILL
+/// when `kill`, else SIGTERM), start central and its subscriber, restart the local broker, count arrivals.
+/// Returns (seconds to queue, messages, distinct ids, time from restart to the last new id).
+fn bridge_round(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    topic: &str,
+    n: u64,
+    kill: bool,
+) -> Result<(f64, u64, u64, Duration), BenchError> {
+    let central_port = free_port()?;
+    let bridge_conf = format!(
+        "autosave_interval {BRIDGE_AUTOSAVE_S}\nconnection central\naddress 127.0.0.1:{central_port}\n\
+         topic omnigate/v1/# out 1\ncleansession false\nclientid bench-bridge\nstart_type automatic\n\
+         restart_timeout 1\nbridge_protocol_version mqttv311\n"
+    );
+    let mut local = Mosquitto::start(&dir.join("local"), true, &bridge_conf)?;
+    let payloads: Vec<Vec<u8>> = (1..=n)
+        .map(|seq| {
+            serde_json::to_vec(&serde_json::json!({
+                "seq": seq, "id": format!("bench-bridge-{seq}"), "kind": "sale", "class": "money",
+                "payload": { "basket": seq, "lines": 4, "total_cents": 1299, "tender": "card" }
+            }))
+            .expect("a JSON value always serialises")
+        })
+        .collect();
+    let window = mqtt_config(central_port)?.max_in_flight;
+    let queue_s = rt.block_on(plain_publish(local.port, "bench-pos", topic, payloads, window))?;
+    // Every publish is acknowledged by the local broker: the producer considers them delivered. Stop it now.
+    if kill {
+        local.kill();
+    } else {
+        local.stop();
+    }
+    let central = Mosquitto::start_on(&dir.join("central"), central_port)?;
+    let counter = CentralCounter::start(central.port, "bench-central")?;
+    let restart = Instant::now();
+    local.spawn()?;
+    let (msgs, distinct, last) = counter.wait_for(n, restart, Duration::from_secs(5), Duration::from_secs(30));
+    Ok((queue_s, msgs, distinct, last))
+}
+
+/// The bridge's Mosquitto persistence setting: Mosquitto has no per-message fsync; it writes its whole
+/// database every `autosave_interval` seconds (default 1800) and at a clean stop. 1 s is the most favourable
+/// setting short of never being killed.
+const BRIDGE_AUTOSAVE_S: u64 = 1;
+
+/// The peer comparison. Prints the table rows.
+fn bench_bridge(dir: &Path, n: u64) -> Result<(), BenchError> {
+    let topic = crate::mqtt::Topics::new(BENCH_STORE, "bench-bridge").events();
+    let rt = runtime()?;
+
+    // 1. A local Mosquitto bridging omnigate/v1/# to central, central down; stopped cleanly first (the control:
+    //    the bridge does forward what it kept), then killed.
+    for kill in [false, true] {
+        let (queue_s, msgs, distinct, last) = bridge_round(&rt, &dir.join(format!("bridge-{kill}")), &topic, n, kill)?;
+        let stop = if kill {
+            "SIGKILLed"
+        } else {
+            "stopped cleanly (SIGTERM, control)"
+        };
+        row(
+            &format!(
+                "peer: Mosquitto bridge (persistence, autosave_interval {BRIDGE_AUTOSAVE_S} s), {n} QoS 1 events \
+                 acknowledged in {queue_s:.1} s while central is down, broker {stop}, restarted, central up"
+            ),
+            &format!(
+                "{distinct} of {n} arrived ({msgs} messages), last after {:.1} s",
+                last.as_secs_f64()
+            ),
+            "report",
+        );
+    }
+
+    // 2. omnigate: a device process appends while central is unreachable, is SIGKILLed, restarts and drains.
+    let central_port = free_port()?;
+    let outbox = dir.join("device-outbox");
+    let t = Instant::now();
+    let mut device = spawn_device("append", &outbox, central_port, n)?;
+    let confirmed = read_device_line(&mut device, "appended ", Duration::from_secs(90))?;
+    let append_s = t.elapsed().as_secs_f64();
+    let _ = device.0.kill();
+    let _ = device.0.wait();
+    let central = Mosquitto::start_on(&dir.join("central2"), central_port)?;
+    let counter = CentralCounter::start(central.port, "bench-central-2")?;
+    let restart = Instant::now();
+    let mut device = spawn_device("drain", &outbox, central_port, n)?;
+    let (msgs, distinct, last) = counter.wait_for(n, restart, Duration::from_secs(5), Duration::from_secs(60));
+    let _ = device.0.kill();
+    let _ = device.0.wait();
+    drop(central);
+    row(
+        &format!(
+            "omnigate: {confirmed} events confirmed durable by {DEVICE_WRITERS} writers in {append_s:.1} s while \
+             central is unreachable, device process SIGKILLed, restarted, central up"
+        ),
+        &format!(
+            "{distinct} of {n} arrived ({msgs} messages, de-duplicated by id), last after {:.1} s",
+            last.as_secs_f64()
+        ),
+        "all",
+    );
+    Ok(())
+}
+
+impl Mosquitto {
+    /// A plain broker (no persistence) on a port chosen earlier (the one the device or bridge points at).
+    fn start_on(dir: &Path, port: u16) -> Result<Mosquitto, BenchError> {
+        std::fs::create_dir_all(dir).map_err(setup("broker dir"))?;
+        let conf = format!(
+            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             max_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file {dir}/mosquitto.log\n\
+             log_type error\nlog_type warning\n",
+            user = current_user(),
+            dir = dir.display(),
+        );
+        std::fs::write(dir.join("mosquitto.conf"), conf).map_err(setup("broker config"))?;
+        let mut m = Mosquitto {
+            port,
+            dir: dir.to_owned(),
+            child: None,
+        };
+        m.spawn()?;
+        Ok(m)
+    }
+}
+
+/// The device child and the lines it prints.
+struct DeviceChild(std::process::Child, std::sync::mpsc::Receiver<String>);
+
+fn spawn_device(mode: &str, dir: &Path, port: u16, n: u64) -> Result<DeviceChild, BenchError> {
+    let exe = std::env::current_exe().map_err(setup("device child"))?;
+    let mut child = std::process::Command::new(exe)
+        .args(["bench", "bridge"])
+        .env(DEVICE_CHILD_ENV, mode)
+        .env(DEVICE_DIR_ENV, dir)
+        .env(DEVICE_PORT_ENV, port.to_string())
+        .env(DEVICE_EVENTS_ENV, n.to_string())
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(setup("device child"))?;
+    let stdout = child.stdout.take().ok_or_else(|| BenchError::Setup {
+        what: "device child",
+        reason: "no stdout".into(),
+    })?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(DeviceChild(child, rx))
+}
+
+/// Waits for a line starting with `prefix`; returns the rest.
+fn read_device_line(device: &mut DeviceChild, prefix: &str, within: Duration) -> Result<String, BenchError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match device.1.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return Ok(rest.to_owned());
+                }
+            }
+            Err(e) => {
+                return Err(BenchError::Setup {
+                    what: "device child",
+                    reason: format!("no \"{prefix}\" line: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// The device half of `bench bridge`: `append` opens the outbox, runs the link (central is unreachable) and
+/// appends the events from [`DEVICE_WRITERS`] threads, prints `appended <n>` and waits to be killed; `drain`
+/// reopens the outbox after the kill and runs the link until it is empty.
+fn bridge_device_child(mode: &str) -> Result<ExitCode, BenchError> {
+    let env = |name: &'static str| {
+        std::env::var(name).map_err(|_| BenchError::Setup {
+            what: "device child",
+            reason: format!("{name} is not set"),
+        })
+    };
+    let dir = PathBuf::from(env(DEVICE_DIR_ENV)?);
+    let port: u16 = env(DEVICE_PORT_ENV)?.parse().map_err(setup("device port"))?;
+    let n: u64 = env(DEVICE_EVENTS_ENV)?.parse().map_err(setup("device events"))?;
+    let store =
+        std::sync::Arc::new(OutboxStore::open(&dir, 8 * 1024 * 1024, BENCH_DEVICE).map_err(setup("open outbox"))?);
+    let rt = runtime()?;
+    let link = rt.block_on(async { start_link(&store, port) })?;
+    match mode {
+        "append" => {
+            let payload = serde_json::json!({ "basket": 1, "lines": 4, "total_cents": 1299, "tender": "card" });
+            std::thread::scope(|s| {
+                for _ in 0..DEVICE_WRITERS {
+                    let (store, payload) = (&store, &payload);
+                    s.spawn(move || -> Result<(), BenchError> {
+                        for _ in 0..n / DEVICE_WRITERS {
+                            store
+                                .append("sale", EventClass::Money, payload.clone())
+                                .map_err(setup("append"))?;
+                        }
+                        Ok(())
+                    });
+                }
+            });
+            let depth = store.status().map_err(setup("outbox status"))?.depth;
+            println!("appended {depth}");
+            // Bounded, so an orphan ends on its own; the parent SIGKILLs it long before.
+            std::thread::sleep(Duration::from_secs(300));
+        }
+        _ => {
+            rt.block_on(async {
+                let result = wait_empty(&store, Duration::from_secs(120)).await;
+                link.stop().await;
+                result
+            })?;
+            println!("drained");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -652,7 +652,7 @@ async fn watched<T>(rx: &mut Option<watch::Receiver<T>>) -> Result<(), watch::er
 /// Hands the memory sled used at start-up back to the kernel. glibc keeps freed blocks in the arena of the
 /// thread that freed them (here the start-up thread), so without a trim the closed database's page table stays
 /// resident (about 2 MB at 100 000 products).
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages to the kernel; it is safe to call at any time.
     unsafe {

@@ -11,6 +11,7 @@
 
 pub mod barcode;
 pub mod bench;
+pub mod bench_sync;
 pub mod catalog;
 pub mod central;
 pub mod cli;

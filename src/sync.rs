@@ -543,5 +543,7 @@ fn with_storage<T>(
     };
     let result = f(&storage);
     drop(storage);
+    // sled's page table and cache of the apply go back to the kernel, not into the kiosk's resident set.
+    crate::daemon::release_freed_memory();
     result
 }

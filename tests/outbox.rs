@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use omnigate::outbox::{Event, EventClass};
-use omnigate::storage::outbox_store::{OutboxStore, OutboxStoreError, MAX_EVENT_BYTES};
+use omnigate::storage::outbox_store::{NewEvent, OutboxStore, OutboxStoreError, MAX_EVENT_BYTES};
 use serde_json::json;
 
 const CACHE: u64 = 1 << 20;
@@ -23,6 +23,18 @@ fn sale(store: &OutboxStore, cents: u64) -> Event {
     store
         .append("sale", EventClass::Money, json!({ "total_cents": cents }))
         .expect("the sale is recorded")
+}
+
+fn sales(cents: impl IntoIterator<Item = u64>) -> Vec<NewEvent> {
+    cents
+        .into_iter()
+        .map(|c| NewEvent {
+            kind: "sale".into(),
+            class: EventClass::Money,
+            payload: json!({ "total_cents": c }),
+            recorded_at_ms: None,
+        })
+        .collect()
 }
 
 fn stored_seqs(store: &OutboxStore) -> Vec<u64> {
@@ -130,6 +142,52 @@ fn an_oversized_event_is_refused_without_using_a_seq() {
 }
 
 #[test]
+fn a_batch_gets_consecutive_seqs_in_its_order_and_is_kept_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = open(dir.path());
+        assert_eq!(sale(&store, 1).seq, 1);
+        let batch = store.append_batch(sales([10, 20, 30])).expect("the batch is recorded");
+        let got: Vec<(u64, String, serde_json::Value)> = batch.into_iter().map(|e| (e.seq, e.id, e.payload)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "till-07-2".to_owned(), json!({ "total_cents": 10 })),
+                (3, "till-07-3".to_owned(), json!({ "total_cents": 20 })),
+                (4, "till-07-4".to_owned(), json!({ "total_cents": 30 })),
+            ]
+        );
+        assert_eq!(store.append_batch(Vec::new()).expect("empty batch"), Vec::new());
+        store.sync().expect("sync before closing");
+    }
+    let store = open(dir.path());
+    assert_eq!(stored_seqs(&store), vec![1, 2, 3, 4]);
+    assert_eq!(sale(&store, 5).seq, 5, "an empty batch used no seq");
+}
+
+#[test]
+fn one_oversized_event_refuses_the_whole_batch_without_using_a_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path());
+    let mut batch = sales([1, 2]);
+    batch.push(NewEvent {
+        kind: "staff_note".into(),
+        class: EventClass::Business,
+        payload: json!({ "text": "x".repeat(MAX_EVENT_BYTES) }),
+        recorded_at_ms: None,
+    });
+    let err = store.append_batch(batch).expect_err("too large");
+    assert!(matches!(err, OutboxStoreError::TooLarge { .. }), "{err}");
+    assert_eq!(
+        stored_seqs(&store),
+        Vec::<u64>::new(),
+        "nothing of the batch was written"
+    );
+    assert_eq!(store.bytes(), 0);
+    assert_eq!(sale(&store, 1).seq, 1);
+}
+
+#[test]
 fn concurrent_appends_are_all_confirmed_without_duplicate_or_gap() {
     const THREADS: u64 = 8;
     const EACH: u64 = 100;
@@ -139,7 +197,24 @@ fn concurrent_appends_are_all_confirmed_without_duplicate_or_gap() {
         let workers: Vec<_> = (0..THREADS)
             .map(|t| {
                 let store = &store;
-                s.spawn(move || (0..EACH).map(|i| sale(store, t * 1000 + i).seq).collect::<Vec<u64>>())
+                s.spawn(move || {
+                    if t % 2 == 0 {
+                        (0..EACH).map(|i| sale(store, t * 1000 + i).seq).collect::<Vec<u64>>()
+                    } else {
+                        // Odd threads append in batches of 4: seqs of one batch are consecutive.
+                        let mut seqs = Vec::new();
+                        for i in 0..EACH / 4 {
+                            let batch = store
+                                .append_batch(sales((0..4).map(|k| t * 1000 + i * 4 + k)))
+                                .expect("batch");
+                            let got: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+                            let first = got[0];
+                            assert_eq!(got, (first..first + 4).collect::<Vec<u64>>(), "a batch is consecutive");
+                            seqs.extend(got);
+                        }
+                        seqs
+                    }
+                })
             })
             .collect();
         workers
@@ -158,20 +233,31 @@ const CHILD_DIR_ENV: &str = "OMNIGATE_OUTBOX_CRASH_CHILD_DIR";
 const CHILD_TEST: &str = "crash_child_appends_until_killed";
 
 /// The child half of [`a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq`]: appends from four threads
-/// and prints `confirmed <seq>` for each append that returned. Ignored in normal runs; the parent runs it.
+/// (two one event at a time, two in batches of three) and prints `confirmed <seq>` for each event whose append
+/// returned. Ignored in normal runs; the parent runs it.
 #[test]
 #[ignore = "child process of a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq, which runs it"]
 fn crash_child_appends_until_killed() {
     let dir = std::env::var_os(CHILD_DIR_ENV).expect("run by the crash test, which sets the directory");
     let store = open(Path::new(&dir));
     std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| {
+        for t in 0..4 {
+            let store = &store;
+            s.spawn(move || {
                 // Bounded, so an orphaned child ends on its own.
                 for i in 0..200_000u64 {
-                    let seq = sale(&store, i).seq;
+                    let seqs: Vec<u64> = if t % 2 == 0 {
+                        vec![sale(store, i).seq]
+                    } else {
+                        let batch = store
+                            .append_batch(sales([i, i + 1, i + 2]))
+                            .expect("the batch is recorded");
+                        batch.iter().map(|e| e.seq).collect()
+                    };
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "confirmed {seq}").expect("stdout");
+                    for seq in seqs {
+                        writeln!(out, "confirmed {seq}").expect("stdout");
+                    }
                     out.flush().expect("stdout");
                 }
             });
