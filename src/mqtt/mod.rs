@@ -671,6 +671,53 @@ fn describe(e: &ConnectionError) -> String {
             "connection refused (broker down or wrong port)".into()
         }
         ConnectionError::NetworkTimeout => "no answer from the broker (network timeout)".into(),
-        other => other.to_string(),
+        other => explain_tls(&other.to_string()),
+    }
+}
+
+/// TLS failures arrive as rustls' words inside rumqttc's wrapping; say what a technician should check, and
+/// keep the original text for support.
+fn explain_tls(raw: &str) -> String {
+    const HINTS: [(&str, &str); 7] = [
+        (
+            "UnknownIssuer",
+            "the broker's certificate is not signed by the CA in mqtt.tls.ca_file",
+        ),
+        ("NotValidForName", "the broker's certificate does not name mqtt.host"),
+        ("Expired", "a certificate has expired, or the device clock is wrong"),
+        (
+            "NotValidYet",
+            "a certificate is not valid yet: the device clock is probably not set",
+        ),
+        (
+            "CertificateRequired",
+            "the broker wants a client certificate: set mqtt.tls client_cert_file and client_key_file",
+        ),
+        (
+            "UnknownCA",
+            "the broker does not trust this device's client certificate",
+        ),
+        ("BadCertificate", "the broker refused this device's client certificate"),
+    ];
+    match HINTS.iter().find(|(word, _)| raw.contains(word)) {
+        Some((_, hint)) => format!("{hint} ({raw})"),
+        None => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::explain_tls;
+
+    #[test]
+    fn tls_failures_say_what_to_check_and_keep_the_original_words() {
+        let raw = "Mqtt state: Mqtt serialization/deserialization error: IO: received fatal alert: CertificateRequired";
+        let said = explain_tls(raw);
+        assert!(
+            said.starts_with("the broker wants a client certificate") && said.contains(raw),
+            "{said}"
+        );
+        assert!(explain_tls("TLS: I/O: invalid peer certificate: UnknownIssuer").contains("mqtt.tls.ca_file"));
+        assert_eq!(explain_tls("I/O: broken pipe"), "I/O: broken pipe");
     }
 }
