@@ -229,6 +229,11 @@ pub fn run(which: Option<Which>, products: u64) -> Result<ExitCode, BenchError> 
             &format!("{:.1} MB", f.daemon_peak_rss_kb as f64 / 1024.0),
             "≤ 48 MB",
         );
+        row(
+            "peak RSS of the process that applied the snapshot (the daemon's child, from catalog.applied)",
+            &format!("{:.1} MB", f.apply_peak_rss_kb as f64 / 1024.0),
+            "≤ 48 MB",
+        );
         let samples: Vec<f64> = f.price_to_screen.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
         let (p50, _) = percentiles(samples.clone());
         let max = samples.iter().copied().fold(0.0, f64::max);

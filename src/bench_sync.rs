@@ -28,6 +28,8 @@ pub struct SyncFigures {
     pub publish_and_apply: Duration,
     /// Peak resident memory of the daemon over the whole run (VmHWM).
     pub daemon_peak_rss_kb: u64,
+    /// Peak resident memory of the process that applied the snapshot (from its `catalog.applied` event).
+    pub apply_peak_rss_kb: u64,
     /// Price change published → redrawn on screen, one sample per change.
     pub price_to_screen: Vec<Duration>,
 }
@@ -79,7 +81,9 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
     let catalog = dir.join("catalog.jsonl");
     crate::bench::write_synthetic_catalog(&catalog, products).map_err(err("catalog"))?;
     let central_state = dir.join("central");
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // One worker, so the events subscription below keeps receiving between the publishes.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(err("runtime"))?;
@@ -90,6 +94,24 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
         ..BrokerParams::default()
     })
     .map_err(err("broker options"))?;
+    let watch_options = ToolOptions::from_params(&BrokerParams {
+        host: "127.0.0.1".into(),
+        port,
+        client_id: "bench-events".into(),
+        ..BrokerParams::default()
+    })
+    .map_err(err("broker options"))?;
+    let mut events = rt.block_on(async {
+        let mut rx =
+            crate::mqtt::oneshot::subscribe(watch_options, vec!["omnigate/v1/stores/+/devices/+/events".into()]);
+        // Subscribed before anything is published.
+        while let Some(w) = rx.recv().await {
+            if matches!(w, crate::mqtt::oneshot::Watched::Connected) {
+                break;
+            }
+        }
+        rx
+    });
     let t = Instant::now();
     let plan = crate::central::plan_publish("BENCH-1", &catalog, &central_state, &key, 192 * 1024, false)
         .map_err(err("plan"))?;
@@ -104,6 +126,21 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
     plan.commit(&central_state).map_err(err("commit"))?;
     wait_for_version(&state, 1, Duration::from_secs(120))?;
     let publish_and_apply = t.elapsed();
+    let apply_peak_rss_kb = rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(crate::mqtt::oneshot::Watched::Message { payload, .. })) => {
+                    let e: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+                    if e["kind"] == "catalog.applied" {
+                        return e["payload"]["apply_peak_rss_kb"].as_u64().unwrap_or(0);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return 0,
+            }
+        }
+    });
 
     // A product on screen, then price changes published by central; each must redraw it.
     let gtin = crate::bench::synthetic_gtin(products / 2);
@@ -146,7 +183,7 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
         samples.push(t.elapsed());
         plan.commit(&central_state).map_err(err("commit"))?;
     }
-    let rss = peak_rss_kb(pid);
+    let rss = crate::status::peak_rss_kb_of(&pid.to_string());
     drop(stdin);
     drop(daemon);
     drop(broker);
@@ -155,6 +192,7 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
         plan: plan_time,
         publish_and_apply,
         daemon_peak_rss_kb: rss,
+        apply_peak_rss_kb,
         price_to_screen: samples,
     })
 }
@@ -233,16 +271,4 @@ fn wait_for_new_screen(path: &Path, before: Option<(u64, i64)>, within: Duration
         std::thread::sleep(Duration::from_micros(500));
     }
     Ok(())
-}
-
-/// VmHWM of `pid` in kB (0 when unreadable).
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
 }

@@ -106,6 +106,28 @@ pub enum CatalogAction {
     },
     /// Version and product count.
     Status,
+    /// Internal: the daemon's apply process for one verified update from central (see `src/sync.rs`).
+    #[command(hide = true)]
+    ApplyCentral {
+        /// The catalog directory.
+        #[arg(long)]
+        catalog_dir: PathBuf,
+        /// Store id the update must be for.
+        #[arg(long)]
+        store: String,
+        /// delta, snapshot or resync.
+        #[arg(long)]
+        kind: String,
+        /// The update: a delta body or a snapshot blob.
+        #[arg(long)]
+        input: PathBuf,
+        /// Snapshot version.
+        #[arg(long, default_value_t = 0)]
+        version: u64,
+        /// Snapshot product count.
+        #[arg(long, default_value_t = 0)]
+        products: u64,
+    },
 }
 
 /// `omnigate queue …`
@@ -223,6 +245,23 @@ fn read_line_capped(r: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> std
 
 /// `omnigate catalog …`
 pub fn catalog(config: &Path, action: &CatalogAction) -> Result<ExitCode, CliError> {
+    if let CatalogAction::ApplyCentral {
+        catalog_dir,
+        store,
+        kind,
+        input,
+        version,
+        products,
+    } = action
+    {
+        let kind = crate::sync::ChildUpdate::parse(kind)
+            .ok_or_else(|| CliError::Catalog(format!("--kind {kind}: expected delta, snapshot or resync")))?;
+        let outcome = crate::sync::apply_central_main(catalog_dir, store, kind, input, *version, *products)
+            .map_err(|e| CliError::Catalog(e.to_string()))?;
+        let line = serde_json::to_string(&outcome).map_err(|e| CliError::Catalog(e.to_string()))?;
+        println!("{line}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = Config::load(config)?;
     // Never moves a database aside (the daemon alone decides that): a catalog locked by a starting daemon, say,
     // is reported and left as it is.
@@ -312,6 +351,7 @@ pub fn catalog(config: &Path, action: &CatalogAction) -> Result<ExitCode, CliErr
                 ExitCode::SUCCESS
             })
         }
+        CatalogAction::ApplyCentral { .. } => Ok(ExitCode::SUCCESS), // handled above, before any config
         CatalogAction::Status => {
             let v = storage.version().map_err(|e| CliError::Catalog(e.to_string()))?;
             let n = storage.len().map_err(|e| CliError::Catalog(e.to_string()))?;

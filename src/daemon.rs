@@ -178,7 +178,6 @@ pub async fn run_with(
                     store_id: cfg.device.store_id.clone(),
                     device_id: cfg.device.device_id.clone(),
                     catalog_dir: catalog_dir(&cfg),
-                    cache_bytes: cfg.catalog.cache_capacity_mb * 1024 * 1024,
                     state_dir: cfg.device.state_dir.clone(),
                     key,
                     sink: sink.clone(),

@@ -221,6 +221,23 @@ pub fn human_age(s: u64) -> String {
     }
 }
 
+/// This process's peak resident memory (VmHWM) in kB, 0 when unreadable.
+pub fn own_peak_rss_kb() -> u64 {
+    peak_rss_kb_of("self")
+}
+
+/// Peak resident memory (VmHWM) in kB of process `pid` (`"self"` for this one), 0 when unreadable.
+pub fn peak_rss_kb_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
 /// Seconds between two Unix-millisecond times, `None` when either is unknown (clock not synchronised).
 pub fn age_s(then_ms: Option<u64>, now_ms: Option<u64>) -> Option<u64> {
     Some(now_ms?.saturating_sub(then_ms?) / 1000)
