@@ -7,6 +7,7 @@ pub const ROOT: &str = "omnigate/v1";
 /// The topics of one device of one store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
+    store: String,
     store_prefix: String,
     device_prefix: String,
 }
@@ -32,6 +33,7 @@ impl Topics {
         let store_prefix = format!("{ROOT}/stores/{store}");
         let device_prefix = format!("{store_prefix}/devices/{device}");
         Topics {
+            store: store.to_owned(),
             store_prefix,
             device_prefix,
         }
@@ -52,24 +54,24 @@ impl Topics {
         format!("{}/commands", self.device_prefix)
     }
 
-    /// The store's catalog deltas.
+    /// The store's catalog deltas (named where central's side builds them, [`crate::catalog::update`]).
     pub fn catalog_delta(&self) -> String {
-        format!("{}/catalog/delta", self.store_prefix)
+        crate::catalog::update::delta_topic(&self.store)
     }
 
     /// The store's retained snapshot manifest.
     pub fn catalog_snapshot(&self) -> String {
-        format!("{}/catalog/snapshot", self.store_prefix)
+        crate::catalog::update::snapshot_topic(&self.store)
     }
 
     /// Chunk `index` of the store's retained snapshot.
     pub fn catalog_chunk(&self, index: u32) -> String {
-        format!("{}/catalog/snapshot/chunk/{index}", self.store_prefix)
+        crate::catalog::update::chunk_topic(&self.store, index)
     }
 
     /// Filter matching every chunk of the store's snapshot.
     pub fn catalog_chunks_filter(&self) -> String {
-        format!("{}/catalog/snapshot/chunk/+", self.store_prefix)
+        crate::catalog::update::chunk_topic_filter(&self.store)
     }
 
     /// Which subscription `topic` belongs to.
