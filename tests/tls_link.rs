@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnigate::config::{MqttConfig, MqttTlsConfig};
-use omnigate::mqtt::{self, LinkIo, LinkSettings, LinkState};
+use omnigate::mqtt::LinkSettings;
 use omnigate::outbox::EventClass;
 use omnigate::storage::outbox_store::OutboxStore;
 use serde_json::json;
 use support::certs::{self, Pki};
+use support::link::Link;
 use support::{free_port, wait_until, Broker, Central};
-use tokio::sync::{mpsc, watch, Notify};
-use tokio_util::sync::CancellationToken;
 
 const STORE: &str = "IT-TEST-0001";
 const DEVICE: &str = "till-07";
@@ -81,65 +80,6 @@ fn tls_config(port: u16, ca: &Path, client: Option<ClientCert>) -> MqttConfig {
     cfg
 }
 
-/// A running link in its own runtime (as in tests/uplink.rs).
-struct Link {
-    rt: tokio::runtime::Runtime,
-    cancel: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), mqtt::MqttError>>>,
-    appended: Arc<Notify>,
-    state: watch::Receiver<LinkState>,
-}
-
-impl Link {
-    fn start(store: Arc<OutboxStore>, cfg: &MqttConfig) -> Link {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let settings = LinkSettings::from_config(cfg, STORE, DEVICE, omnigate::status::offline(STORE, DEVICE))
-            .expect("TLS settings accepted");
-        let appended = Arc::new(Notify::new());
-        let (state_tx, state) = watch::channel(LinkState::default());
-        let (_status_tx, status_rx) = watch::channel(Vec::new());
-        std::mem::forget(_status_tx); // keep the channel open for the link's lifetime
-        let (inbound, mut inbound_rx) = mpsc::channel(8);
-        let (_acker, acks) = mqtt::ack_channel();
-        let (_sub_tx, subscriptions) = mpsc::unbounded_channel();
-        std::mem::forget(_sub_tx);
-        let io = LinkIo {
-            appended: appended.clone(),
-            inbound,
-            acks,
-            subscriptions,
-            status: status_rx,
-            state: state_tx,
-        };
-        let cancel = CancellationToken::new();
-        let task = rt.spawn(mqtt::run(settings, store, io, cancel.clone()));
-        rt.spawn(async move { while inbound_rx.recv().await.is_some() {} });
-        Link {
-            rt,
-            cancel,
-            task: Some(task),
-            appended,
-            state,
-        }
-    }
-
-    fn state(&self) -> LinkState {
-        self.state.borrow().clone()
-    }
-
-    fn stop(mut self) {
-        self.cancel.cancel();
-        if let Some(task) = self.task.take() {
-            let result = self.rt.block_on(task).expect("link task");
-            assert!(result.is_ok(), "link ended with {result:?}");
-        }
-    }
-}
-
 fn open_store(dir: &Path) -> Arc<OutboxStore> {
     Arc::new(OutboxStore::open(dir, 1 << 20, DEVICE).expect("outbox opens"))
 }
@@ -170,7 +110,7 @@ fn with_the_fleet_ca_and_the_device_certificate_events_reach_central_over_mutual
     let store = open_store(dir.path());
 
     let cfg = tls_config(broker.tls_port, &pki.ca, Some((&pki.client_cert, &pki.client_key)));
-    let link = Link::start(store.clone(), &cfg);
+    let link = Link::start(store.clone(), &cfg, STORE, DEVICE);
     let confirmed = sales(&store, &link, 50);
     wait_until("50 sales at central", LONG, || received_seqs(&central).len() >= 50);
     assert_eq!(received_seqs(&central), confirmed, "every sale once, in sequence order");
@@ -199,7 +139,7 @@ fn a_broker_certificate_from_another_ca_is_refused_and_the_link_says_it_is_the_c
         &pki.rogue_ca,
         Some((&pki.client_cert, &pki.client_key)),
     );
-    let link = Link::start(store.clone(), &cfg);
+    let link = Link::start(store.clone(), &cfg, STORE, DEVICE);
     sales(&store, &link, 3);
     wait_until("a connection error mentioning the certificate", LONG, || {
         link.state()
@@ -246,7 +186,12 @@ fn a_device_without_a_fleet_client_certificate_never_gets_a_session() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open_store(dir.path());
         let before = broker.log().matches(broker_says).count();
-        let link = Link::start(store.clone(), &tls_config(broker.tls_port, &pki.ca, client));
+        let link = Link::start(
+            store.clone(),
+            &tls_config(broker.tls_port, &pki.ca, client),
+            STORE,
+            DEVICE,
+        );
         sales(&store, &link, 3);
         broker.wait_for_log(
             &format!("{what}: the broker refused the handshake"),

@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnigate::config::{MqttConfig, MqttTlsConfig};
-use omnigate::mqtt::{self, LinkIo, LinkSettings, LinkState};
+use omnigate::mqtt::LinkSettings;
 use omnigate::outbox::EventClass;
 use omnigate::storage::outbox_store::OutboxStore;
 use serde_json::json;
+use support::link::Link;
 use support::{wait_until, Broker, Central, Proxy};
-use tokio::sync::{mpsc, watch, Notify};
-use tokio_util::sync::CancellationToken;
 
 const STORE: &str = "IT-TEST-0001";
 const DEVICE: &str = "till-07";
@@ -26,72 +25,6 @@ const LONG: Duration = Duration::from_secs(30);
 fn mqtt_config(port: u16) -> MqttConfig {
     let text = format!("host = \"127.0.0.1\"\nport = {port}\nbackoff_initial_ms = 20\nbackoff_max_ms = 200\n");
     toml::from_str(&text).expect("mqtt config")
-}
-
-/// A running link in its own runtime.
-struct Link {
-    rt: tokio::runtime::Runtime,
-    cancel: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), mqtt::MqttError>>>,
-    appended: Arc<Notify>,
-    state: watch::Receiver<LinkState>,
-    status: watch::Sender<Vec<u8>>,
-}
-
-impl Link {
-    fn start(store: Arc<OutboxStore>, port: u16) -> Link {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let settings = LinkSettings::from_config(
-            &mqtt_config(port),
-            STORE,
-            DEVICE,
-            omnigate::status::offline(STORE, DEVICE),
-        )
-        .expect("settings");
-        let appended = Arc::new(Notify::new());
-        let (state_tx, state) = watch::channel(LinkState::default());
-        let (status, status_rx) = watch::channel(Vec::new());
-        let (inbound, mut inbound_rx) = mpsc::channel(8);
-        let (_acker, acks) = mqtt::ack_channel();
-        let (_sub_tx, subscriptions) = mpsc::unbounded_channel();
-        std::mem::forget(_sub_tx); // keep the channel open for the link's lifetime
-        let io = LinkIo {
-            appended: appended.clone(),
-            inbound,
-            acks,
-            subscriptions,
-            status: status_rx,
-            state: state_tx,
-        };
-        let cancel = CancellationToken::new();
-        let task = rt.spawn(mqtt::run(settings, store, io, cancel.clone()));
-        rt.spawn(async move { while inbound_rx.recv().await.is_some() {} });
-        Link {
-            rt,
-            cancel,
-            task: Some(task),
-            appended,
-            state,
-            status,
-        }
-    }
-
-    fn connected(&self) -> bool {
-        self.state.borrow().connected
-    }
-
-    /// Stops the link cleanly (offline status, DISCONNECT) and waits for it.
-    fn stop(mut self) {
-        self.cancel.cancel();
-        if let Some(task) = self.task.take() {
-            let result = self.rt.block_on(task).expect("link task");
-            assert!(result.is_ok(), "link ended with {result:?}");
-        }
-    }
 }
 
 fn open_store(dir: &Path) -> Arc<OutboxStore> {
@@ -131,7 +64,7 @@ fn sales_made_offline_all_arrive_in_sequence_order_once_central_is_reachable() {
     let central = Central::start(broker.port, "central-test", EVENTS);
     wait_until("central subscribed", LONG, || central.subscriptions() > 0);
 
-    let link = Link::start(store.clone(), proxy.port);
+    let link = Link::start(store.clone(), &mqtt_config(proxy.port), STORE, DEVICE);
     let confirmed = sales(&store, Some(&link), 300);
     assert_eq!(
         store.status().expect("status").depth,
@@ -165,7 +98,7 @@ fn when_the_broker_forgets_the_session_unacknowledged_events_are_sent_again() {
     let proxy = Proxy::start(broker.port);
     let central = Central::start(broker.port, "central-test", EVENTS);
     wait_until("central subscribed", LONG, || central.subscriptions() > 0);
-    let link = Link::start(store.clone(), proxy.port);
+    let link = Link::start(store.clone(), &mqtt_config(proxy.port), STORE, DEVICE);
     wait_until("device connected", LONG, || link.connected());
 
     let mut confirmed = sales(&store, Some(&link), 2000);
@@ -220,7 +153,7 @@ fn the_retained_status_says_online_and_the_last_will_says_offline_when_the_devic
     let broker = Broker::start(true);
     let proxy = Proxy::start(broker.port);
     let status_topic = format!("omnigate/v1/stores/{STORE}/devices/{DEVICE}/status");
-    let link = Link::start(store.clone(), proxy.port);
+    let link = Link::start(store.clone(), &mqtt_config(proxy.port), STORE, DEVICE);
     link.status
         .send(
             json!({ "v": 1, "state": "online", "device": DEVICE })

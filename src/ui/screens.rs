@@ -531,6 +531,28 @@ fn idle<D: DrawTarget<Color = Rgb565>>(
     stack(target, c, m, &items)
 }
 
+/// The layout every message screen shares: a round sign, a headline, a detail, and a muted hint.
+fn notice<D: DrawTarget<Color = Rgb565>>(
+    target: &mut D,
+    c: Rectangle,
+    m: &Metrics,
+    (sign, fill, ink): (char, Rgb565, Rgb565),
+    headline: &str,
+    detail: Item,
+    hint: &str,
+) -> Result<(), D::Error> {
+    let items = [
+        Item::Picture(Picture::Sign { sign, fill, ink }),
+        Item::Gap(m.gap * 2),
+        lines(headline, c, m, m.headline_font, palette::INK, 2),
+        Item::Gap(m.gap),
+        detail,
+        Item::Gap(m.gap * 2),
+        lines(hint, c, m, m.body_font, palette::MUTED, 2),
+    ];
+    stack(target, c, m, &items)
+}
+
 fn out_of_order<D: DrawTarget<Color = Rgb565>>(
     target: &mut D,
     c: Rectangle,
@@ -539,20 +561,16 @@ fn out_of_order<D: DrawTarget<Color = Rgb565>>(
     message: Option<&str>,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
-    let items = [
-        Item::Picture(Picture::Sign {
-            sign: '!',
-            fill: palette::WARN,
-            ink: palette::ON_WARN,
-        }),
-        Item::Gap(m.gap * 2),
-        lines(t.out_of_order_headline, c, m, m.headline_font, palette::INK, 2),
-        Item::Gap(m.gap),
-        lines(message.unwrap_or(""), c, m, m.body_font, palette::INK, 3),
-        Item::Gap(m.gap * 2),
-        lines(t.ask_staff, c, m, m.body_font, palette::MUTED, 2),
-    ];
-    stack(target, c, m, &items)
+    let detail = lines(message.unwrap_or(""), c, m, m.body_font, palette::INK, 3);
+    notice(
+        target,
+        c,
+        m,
+        ('!', palette::WARN, palette::ON_WARN),
+        t.out_of_order_headline,
+        detail,
+        t.ask_staff,
+    )
 }
 
 fn not_found<D: DrawTarget<Color = Rgb565>>(
@@ -563,20 +581,16 @@ fn not_found<D: DrawTarget<Color = Rgb565>>(
     code: &str,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
-    let items = [
-        Item::Picture(Picture::Sign {
-            sign: '?',
-            fill: palette::BRAND,
-            ink: palette::PAGE,
-        }),
-        Item::Gap(m.gap * 2),
-        lines(t.not_found_headline, c, m, m.headline_font, palette::INK, 2),
-        Item::Gap(m.gap),
-        lines(code, c, m, m.code_font, palette::INK, 2),
-        Item::Gap(m.gap * 2),
-        lines(t.ask_staff, c, m, m.body_font, palette::MUTED, 2),
-    ];
-    stack(target, c, m, &items)
+    let detail = lines(code, c, m, m.code_font, palette::INK, 2);
+    notice(
+        target,
+        c,
+        m,
+        ('?', palette::BRAND, palette::PAGE),
+        t.not_found_headline,
+        detail,
+        t.ask_staff,
+    )
 }
 
 fn invalid<D: DrawTarget<Color = Rgb565>>(
@@ -587,20 +601,16 @@ fn invalid<D: DrawTarget<Color = Rgb565>>(
     reason: ErrorClass,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
-    let items = [
-        Item::Picture(Picture::Sign {
-            sign: '!',
-            fill: palette::PROMO,
-            ink: palette::PAGE,
-        }),
-        Item::Gap(m.gap * 2),
-        lines(t.invalid_headline, c, m, m.headline_font, palette::INK, 2),
-        Item::Gap(m.gap),
-        lines(text::invalid_reason(lang, reason), c, m, m.body_font, palette::INK, 3),
-        Item::Gap(m.gap * 2),
-        lines(t.invalid_hint, c, m, m.body_font, palette::MUTED, 2),
-    ];
-    stack(target, c, m, &items)
+    let detail = lines(text::invalid_reason(lang, reason), c, m, m.body_font, palette::INK, 3);
+    notice(
+        target,
+        c,
+        m,
+        ('!', palette::PROMO, palette::PAGE),
+        t.invalid_headline,
+        detail,
+        t.invalid_hint,
+    )
 }
 
 fn disconnected<D: DrawTarget<Color = Rgb565>>(
@@ -610,20 +620,16 @@ fn disconnected<D: DrawTarget<Color = Rgb565>>(
     lang: Language,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
-    let items = [
-        Item::Picture(Picture::Sign {
-            sign: '!',
-            fill: palette::WARN,
-            ink: palette::ON_WARN,
-        }),
-        Item::Gap(m.gap * 2),
-        lines(t.disconnected_headline, c, m, m.headline_font, palette::INK, 2),
-        Item::Gap(m.gap),
-        lines(t.reconnecting, c, m, m.body_font, palette::MUTED, 2),
-        Item::Gap(m.gap * 2),
-        lines(t.ask_staff, c, m, m.body_font, palette::MUTED, 2),
-    ];
-    stack(target, c, m, &items)
+    let detail = lines(t.reconnecting, c, m, m.body_font, palette::MUTED, 2);
+    notice(
+        target,
+        c,
+        m,
+        ('!', palette::WARN, palette::ON_WARN),
+        t.disconnected_headline,
+        detail,
+        t.ask_staff,
+    )
 }
 
 #[cfg(test)]

@@ -343,3 +343,4 @@ impl Drop for Central {
 }
 pub mod certs;
 pub mod daemon;
+pub mod link;
