@@ -662,8 +662,12 @@ pub(crate) struct Mosquitto {
 impl Mosquitto {
     /// Writes the config (`extra` appended) and starts the broker, waiting until it listens.
     pub(crate) fn start(dir: &Path, persistence: bool, extra: &str) -> Result<Mosquitto, BenchError> {
+        Mosquitto::start_on(dir, free_port()?, persistence, extra)
+    }
+
+    /// [`Mosquitto::start`] on a given port (a broker the other side already knows the address of).
+    fn start_on(dir: &Path, port: u16, persistence: bool, extra: &str) -> Result<Mosquitto, BenchError> {
         std::fs::create_dir_all(dir).map_err(setup("broker dir"))?;
-        let port = free_port()?;
         let conf = format!(
             "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence {persistence}\n\
              persistence_location {dir}/\nmax_queued_messages 1000000\nmax_inflight_messages 100\n\
@@ -1046,7 +1050,7 @@ fn bridge_round(
     } else {
         local.stop();
     }
-    let central = Mosquitto::start_on(&dir.join("central"), central_port)?;
+    let central = Mosquitto::start_on(&dir.join("central"), central_port, false, "")?;
     let counter = CentralCounter::start(central.port, "bench-central")?;
     let restart = Instant::now();
     local.spawn()?;
@@ -1095,7 +1099,7 @@ fn bench_bridge(dir: &Path, n: u64) -> Result<(), BenchError> {
     let append_s = t.elapsed().as_secs_f64();
     let _ = device.0.kill();
     let _ = device.0.wait();
-    let central = Mosquitto::start_on(&dir.join("central2"), central_port)?;
+    let central = Mosquitto::start_on(&dir.join("central2"), central_port, false, "")?;
     let counter = CentralCounter::start(central.port, "bench-central-2")?;
     let restart = Instant::now();
     let mut device = spawn_device("drain", &outbox, central_port, n)?;
@@ -1115,28 +1119,6 @@ fn bench_bridge(dir: &Path, n: u64) -> Result<(), BenchError> {
         "all",
     );
     Ok(())
-}
-
-impl Mosquitto {
-    /// A plain broker (no persistence) on a port chosen earlier (the one the device or bridge points at).
-    fn start_on(dir: &Path, port: u16) -> Result<Mosquitto, BenchError> {
-        std::fs::create_dir_all(dir).map_err(setup("broker dir"))?;
-        let conf = format!(
-            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             max_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file {dir}/mosquitto.log\n\
-             log_type error\nlog_type warning\n",
-            user = current_user(),
-            dir = dir.display(),
-        );
-        std::fs::write(dir.join("mosquitto.conf"), conf).map_err(setup("broker config"))?;
-        let mut m = Mosquitto {
-            port,
-            dir: dir.to_owned(),
-            child: None,
-        };
-        m.spawn()?;
-        Ok(m)
-    }
 }
 
 /// The device child and the lines it prints.

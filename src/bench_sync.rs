@@ -87,20 +87,17 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
         .enable_all()
         .build()
         .map_err(err("runtime"))?;
-    let options = ToolOptions::from_params(&BrokerParams {
-        host: "127.0.0.1".into(),
-        port,
-        client_id: "bench-central".into(),
-        ..BrokerParams::default()
-    })
-    .map_err(err("broker options"))?;
-    let watch_options = ToolOptions::from_params(&BrokerParams {
-        host: "127.0.0.1".into(),
-        port,
-        client_id: "bench-events".into(),
-        ..BrokerParams::default()
-    })
-    .map_err(err("broker options"))?;
+    let local = |client_id: &str| {
+        ToolOptions::from_params(&BrokerParams {
+            host: "127.0.0.1".into(),
+            port,
+            client_id: client_id.into(),
+            ..BrokerParams::default()
+        })
+        .map_err(err("broker options"))
+    };
+    let options = local("bench-central")?;
+    let watch_options = local("bench-events")?;
     let mut events = rt.block_on(async {
         let mut rx =
             crate::mqtt::oneshot::subscribe(watch_options, vec!["omnigate/v1/stores/+/devices/+/events".into()]);

@@ -176,15 +176,10 @@ impl SyncTask {
             Inbound::CatalogSnapshot if m.payload.is_empty() => Ok(()), // a cleared retained manifest
             Inbound::CatalogSnapshot => self.on_manifest(&m.payload).await,
             Inbound::CatalogChunk(_) if m.payload.is_empty() => Ok(()), // a cleared stale chunk
-            Inbound::CatalogChunk(_) => match self.chunks.add_chunk(&m.payload) {
-                Ok(Some(assembled)) => self.apply_snapshot(assembled).await,
-                Ok(None) => Ok(()),
-                Err(e) => {
-                    self.refetch_chunks(e.version);
-                    self.rejected(e).await;
-                    Ok(())
-                }
-            },
+            Inbound::CatalogChunk(_) => {
+                let assembled = self.chunks.add_chunk(&m.payload);
+                self.on_assembled(assembled).await
+            }
             Inbound::Command => {
                 self.on_command(&m.payload).await;
                 Ok(())
@@ -256,15 +251,10 @@ impl SyncTask {
             self.chain.on_manifest(&manifest)
         };
         match decision {
-            ManifestDecision::Apply => match self.chunks.set_manifest(manifest) {
-                Ok(Some(assembled)) => self.apply_snapshot(assembled).await,
-                Ok(None) => Ok(()),
-                Err(e) => {
-                    self.refetch_chunks(e.version);
-                    self.rejected(e).await;
-                    Ok(())
-                }
-            },
+            ManifestDecision::Apply => {
+                let assembled = self.chunks.set_manifest(manifest);
+                self.on_assembled(assembled).await
+            }
             ManifestDecision::Ignore => {
                 self.settle_snapshot_subscription();
                 Ok(())
@@ -272,6 +262,19 @@ impl SyncTask {
             ManifestDecision::Reject(e) => {
                 self.rejected(e).await;
                 self.settle_snapshot_subscription();
+                Ok(())
+            }
+        }
+    }
+
+    /// After a chunk or a manifest: apply a complete snapshot; a damaged one is reported and fetched again.
+    async fn on_assembled(&mut self, assembled: Result<Option<Assembled>, UpdateError>) -> Result<(), StorageError> {
+        match assembled {
+            Ok(Some(assembled)) => self.apply_snapshot(assembled).await,
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.refetch_chunks(e.version);
+                self.rejected(e).await;
                 Ok(())
             }
         }

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use omnigate::catalog::update::SigningKey;
 use support::daemon::Daemon;
 use support::{wait_until, Broker, Central, Proxy};
 
@@ -18,6 +19,21 @@ fn mqtt_section(port: u16) -> String {
 fn stdout(o: &std::process::Output) -> String {
     assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A broker, central's event subscriber, and a kiosk trusting the key made from `seed`, connected to them.
+fn with_central(seed: u8, device: &str) -> (SigningKey, Broker, Central, Daemon) {
+    let key = SigningKey::from_seed(&[seed; 32]);
+    let broker = Broker::start(true);
+    let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
+    wait_until("central subscribed", LONG, || events.subscriptions() > 0);
+    let extra = format!(
+        "{}\n[central]\npublic_key = \"{}\"\n",
+        mqtt_section(broker.port),
+        key.public_base64()
+    );
+    let kiosk = Daemon::start(device, &extra);
+    (key, broker, events, kiosk)
 }
 
 #[test]
@@ -103,7 +119,7 @@ fn an_offline_kiosk_queues_visibly_and_delivers_in_order_when_the_link_returns()
 
 mod central_updates {
     use super::*;
-    use omnigate::catalog::update::{seal, SigningKey, UpdateType};
+    use omnigate::catalog::update::{seal, UpdateType};
     use omnigate::ui::{Frame, ProductView, Screen};
     use support::daemon::{publish, CATALOG};
 
@@ -166,16 +182,7 @@ mod central_updates {
 
     #[test]
     fn a_price_published_by_central_reaches_the_screen_and_bad_updates_change_nothing() {
-        let key = SigningKey::from_seed(&[7; 32]);
-        let broker = Broker::start(true);
-        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
-        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
-        let extra = format!(
-            "{}\n[central]\npublic_key = \"{}\"\n",
-            mqtt_section(broker.port),
-            key.public_base64()
-        );
-        let mut kiosk = Daemon::start(DEVICE, &extra);
+        let (key, broker, events, mut kiosk) = with_central(7, DEVICE);
         let central = tempfile::tempdir().expect("central state");
 
         // First publish: a snapshot (version 1) the kiosk applies in place of its seed catalog.
@@ -242,16 +249,7 @@ mod central_updates {
 
     #[test]
     fn central_locks_and_unlocks_the_kiosk_and_a_replayed_command_is_refused() {
-        let key = SigningKey::from_seed(&[7; 32]);
-        let broker = Broker::start(true);
-        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
-        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
-        let extra = format!(
-            "{}\n[central]\npublic_key = \"{}\"\n",
-            mqtt_section(broker.port),
-            key.public_base64()
-        );
-        let mut kiosk = Daemon::start(DEVICE, &extra);
+        let (key, broker, events, mut kiosk) = with_central(7, DEVICE);
         wait_until("kiosk online", LONG, || {
             kiosk.shows(&Frame {
                 screen: Screen::Idle,
@@ -308,7 +306,6 @@ mod central_updates {
 
 mod large_snapshot {
     use super::*;
-    use omnigate::catalog::update::SigningKey;
     use support::daemon::publish;
 
     const STORE: &str = "IT-TEST-1";
@@ -319,16 +316,7 @@ mod large_snapshot {
 
     #[test]
     fn a_100000_product_snapshot_arrives_in_chunks_and_a_kill_during_the_apply_leaves_a_whole_catalog() {
-        let key = SigningKey::from_seed(&[3; 32]);
-        let broker = Broker::start(true);
-        let events = Central::start(broker.port, "central-events", "omnigate/v1/stores/+/devices/+/events");
-        wait_until("central subscribed", LONG, || events.subscriptions() > 0);
-        let extra = format!(
-            "{}\n[central]\npublic_key = \"{}\"\n",
-            mqtt_section(broker.port),
-            key.public_base64()
-        );
-        let mut kiosk = Daemon::start("kiosk-big", &extra);
+        let (key, broker, events, mut kiosk) = with_central(3, "kiosk-big");
         let before = catalog_status(&kiosk);
         assert!(
             before.contains("3 products") && before.contains("central version 0"),
