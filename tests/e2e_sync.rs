@@ -198,9 +198,12 @@ mod central_updates {
         // A price change: a delta to version 2, on screen without anyone scanning again.
         central_publishes(broker.port, central.path(), &key, 99);
         kiosk.wait_for_screen(&pasta_at(99), "the new price 0.99 on screen");
-        assert!(catalog_events(&events, "catalog.applied")
-            .iter()
-            .any(|p| p["version"] == 2 && p["kind"] == "delta"));
+        // The screen follows the apply at once; the event reaches central a moment later.
+        wait_until("delta reported applied", LONG, || {
+            catalog_events(&events, "catalog.applied")
+                .iter()
+                .any(|p| p["version"] == 2 && p["kind"] == "delta")
+        });
 
         let delta_topic = format!("omnigate/v1/stores/{STORE}/catalog/delta");
         let forger = SigningKey::from_seed(&[9; 32]);
