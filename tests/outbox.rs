@@ -9,7 +9,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use omnigate::outbox::{Event, EventClass};
-use omnigate::storage::outbox_store::{NewEvent, OutboxStore, OutboxStoreError, MAX_EVENT_BYTES};
+use omnigate::storage::outbox_store::{
+    NewEvent, OutboxOptions, OutboxStore, OutboxStoreError, ACKS_PER_WRITE, MAX_EVENT_BYTES,
+};
 use serde_json::json;
 
 const CACHE: u64 = 1 << 20;
@@ -17,6 +19,22 @@ const DEVICE: &str = "till-07";
 
 fn open(dir: &Path) -> OutboxStore {
     OutboxStore::open(dir, CACHE, DEVICE).expect("the outbox opens")
+}
+
+/// The write-ahead log of the crash test: small, so the child checkpoints (and starts the log again) every
+/// few hundred events and the kill can land before, during or after a checkpoint.
+const SMALL_WAL: u64 = 64 * 1024;
+
+fn open_small_wal(dir: &Path) -> OutboxStore {
+    OutboxStore::open_with(
+        dir,
+        DEVICE,
+        &OutboxOptions {
+            cache_bytes: CACHE,
+            wal_bytes: SMALL_WAL,
+        },
+    )
+    .expect("the outbox opens")
 }
 
 fn sale(store: &OutboxStore, cents: u64) -> Event {
@@ -228,19 +246,67 @@ fn concurrent_appends_are_all_confirmed_without_duplicate_or_gap() {
     assert_eq!(stored_seqs(&store), all);
 }
 
+#[test]
+fn after_a_stop_without_sync_acknowledged_events_stay_gone_and_unacknowledged_ones_stay() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open_small_wal(dir.path());
+    let mut unacked = BTreeSet::new();
+    // 3,000 sales, half of them acknowledged as they go: the log is written over many times meanwhile.
+    for b in 0..300u64 {
+        let events = store.append_batch(sales(b * 10..b * 10 + 10)).expect("recorded");
+        for e in &events[..5] {
+            store.ack(e.seq).expect("ack");
+        }
+        unacked.extend(events[5..].iter().map(|e| e.seq));
+    }
+    assert!(store.checkpoints() > 3, "the log was started again several times");
+    // No sync: what the log and sled hold is what a crash of the process would leave.
+    drop(store);
+
+    let store = open_small_wal(dir.path());
+    let stored: BTreeSet<u64> = stored_seqs(&store).into_iter().collect();
+    let missing: Vec<&u64> = unacked.difference(&stored).collect();
+    assert!(missing.is_empty(), "unacknowledged events lost: {missing:?}");
+    // Only the last acks, not yet written to the log, may come back (sent again, deduplicated by central).
+    let back = stored.difference(&unacked).count();
+    assert!(
+        back < ACKS_PER_WRITE,
+        "{back} acknowledged events came back; central would get them all again"
+    );
+    assert_eq!(store.status().expect("status").depth, stored.len() as u64);
+}
+
 /// Set in the child process of the crash test: the outbox directory it appends to.
 const CHILD_DIR_ENV: &str = "OMNIGATE_OUTBOX_CRASH_CHILD_DIR";
 const CHILD_TEST: &str = "crash_child_appends_until_killed";
 
 /// The child half of [`a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq`]: appends from four threads
 /// (two one event at a time, two in batches of three) and prints `confirmed <seq>` for each event whose append
-/// returned. Ignored in normal runs; the parent runs it.
+/// returned, while a fifth acknowledges the oldest events as the uplink would. Ignored in normal runs; the
+/// parent runs it.
 #[test]
 #[ignore = "child process of a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq, which runs it"]
 fn crash_child_appends_until_killed() {
     let dir = std::env::var_os(CHILD_DIR_ENV).expect("run by the crash test, which sets the directory");
-    let store = open(Path::new(&dir));
+    let store = open_small_wal(Path::new(&dir));
     std::thread::scope(|s| {
+        // Acks go through the same log: deletions must never take a confirmed, unacknowledged event with them.
+        let acker = &store;
+        s.spawn(move || {
+            for _ in 0..200_000u64 {
+                // The uplink only ever sends (and so only gets acks for) durable events.
+                let oldest = acker.pending_encoded(0, 1).expect("read the outbox");
+                if let Some((seq, _)) = oldest.first() {
+                    // Said before it is done: a kill between the two must not make a deleted event look lost.
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "acking {seq}").expect("stdout");
+                    out.flush().expect("stdout");
+                    drop(out);
+                    acker.ack(*seq).expect("ack");
+                }
+                std::thread::yield_now();
+            }
+        });
         for t in 0..4 {
             let store = &store;
             s.spawn(move || {
@@ -265,72 +331,108 @@ fn crash_child_appends_until_killed() {
     });
 }
 
+/// What the crash child reported, one whole line each.
+enum ChildSaid {
+    Confirmed(u64),
+    Acked(u64),
+}
+
 #[test]
 fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A different kill point on every run; wall-clock only seeds it.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let kill_after = 20 + u64::from(nanos) % 400;
+    // Three crashes in a row on the same outbox: each reopen replays what the last one left in the log, and the
+    // next child goes on from there.
+    let mut confirmed = BTreeSet::new();
+    let mut acked = BTreeSet::new();
+    for round in 0..3 {
+        // A different kill point on every run (from before the first checkpoint to several log passes in);
+        // wall-clock only seeds it.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let kill_after = confirmed.len() + 20 + nanos as usize % 3000;
 
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", CHILD_TEST, "--ignored", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DIR_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the child");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel::<u64>();
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout);
-        let mut line = String::new();
-        // Only whole lines: a line cut by the kill was never a confirmation.
-        while lines.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-            if let Some(seq) = line.strip_suffix('\n').and_then(|l| l.strip_prefix("confirmed ")) {
-                if tx.send(seq.parse().expect("the child prints numbers")).is_err() {
-                    break;
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", CHILD_TEST, "--ignored", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the child");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<ChildSaid>();
+        let reader = std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout);
+            let mut line = String::new();
+            // Only whole lines: a line cut by the kill was never a confirmation.
+            while lines.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                // libtest prints `test <name> ... ` without a newline before the child's first line, so only
+                // the last two words of a line count.
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let said = match (line.ends_with('\n'), words.as_slice()) {
+                    (true, [.., "confirmed", n]) => n.parse().ok().map(ChildSaid::Confirmed),
+                    (true, [.., "acking", n]) => n.parse().ok().map(ChildSaid::Acked),
+                    _ => None,
+                };
+                if let Some(said) = said {
+                    if tx.send(said).is_err() {
+                        break;
+                    }
+                }
+                line.clear();
+            }
+        });
+
+        let mut note = |said: ChildSaid| match said {
+            ChildSaid::Confirmed(seq) => assert!(confirmed.insert(seq), "seq {seq} confirmed twice"),
+            ChildSaid::Acked(seq) => {
+                acked.insert(seq);
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = 0usize;
+        while seen < kill_after {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(said) => {
+                    seen += usize::from(matches!(said, ChildSaid::Confirmed(_)));
+                    note(said);
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("round {round}: the child confirmed only {seen} appends: {e}");
                 }
             }
-            line.clear();
         }
-    });
-
-    let mut confirmed = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (confirmed.len() as u64) < kill_after {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(seq) => assert!(confirmed.insert(seq), "seq {seq} confirmed twice"),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("the child confirmed only {} appends: {e}", confirmed.len());
-            }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL the child");
+        child.wait().expect("reap the child");
+        reader.join().expect("reader thread");
+        // Lines printed before the kill and still in the pipe.
+        for said in rx.try_iter() {
+            note(said);
         }
-    }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).expect("SIGKILL the child");
-    child.wait().expect("reap the child");
-    reader.join().expect("reader thread");
-    // Confirmations printed before the kill and still in the pipe.
-    for seq in rx.try_iter() {
-        assert!(confirmed.insert(seq), "seq {seq} confirmed twice");
-    }
 
-    let store = open(dir.path());
-    let stored: BTreeSet<u64> = stored_seqs(&store).into_iter().collect();
-    let lost: Vec<&u64> = confirmed.difference(&stored).collect();
+        let store = open_small_wal(dir.path());
+        let stored: BTreeSet<u64> = stored_seqs(&store).into_iter().collect();
+        let lost: Vec<&u64> = confirmed.difference(&stored).filter(|s| !acked.contains(s)).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: confirmed, never acknowledged, and gone after the crash: {lost:?}"
+        );
+        let highest = *confirmed.last().expect("at least one confirmation");
+        let next = sale(&store, 1).seq;
+        assert!(
+            next > highest,
+            "round {round}: seq {next} after the crash, but {highest} was already confirmed"
+        );
+        // That sale was confirmed too; the next child must keep it.
+        confirmed.insert(next);
+    }
     assert!(
-        lost.is_empty(),
-        "confirmed before the crash but gone after it: {lost:?}"
-    );
-    let highest = *confirmed.last().expect("at least one confirmation");
-    let next = sale(&store, 1).seq;
-    assert!(
-        next > highest,
-        "seq {next} after the crash, but {highest} was already confirmed"
+        !acked.is_empty(),
+        "the acker ran, so deletions were logged across the crashes"
     );
 }
 
@@ -365,7 +467,10 @@ fn a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed() {
             "-y",
             "-qq",
             "-e",
-            "trace=write,fsync,fdatasync,sync_file_range,msync",
+            "trace=write,pwrite64,fsync,fdatasync,sync_file_range,msync",
+            // Whole write buffers, so the trace shows the event itself going into the log.
+            "-s",
+            "65536",
             "-o",
         ])
         .arg(&trace)
@@ -387,13 +492,36 @@ fn a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed() {
         .iter()
         .position(|l| l.contains("APPEND-CONFIRMED 1"))
         .expect("confirmation in the trace");
-    let data_file = format!("{}>", outbox.join("db").display());
-    let synced = lines[begin..confirmed]
+    // The write-ahead log is the file whose sync confirms an append (src/storage/outbox_store.rs).
+    let log = format!("{}>", outbox.join("wal").display());
+    let between = &lines[begin..confirmed];
+    let written = between
         .iter()
-        .any(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&data_file) && l.ends_with("= 0"));
+        .position(|l| l.contains("pwrite64(") && l.contains(&log) && l.contains("\\\"total_cents\\\":250"));
+    let written = written.unwrap_or_else(|| {
+        panic!(
+            "the event was not written to {log} between the append and its confirmation:\n{}",
+            lines[begin..=confirmed].join("\n")
+        )
+    });
+    // strace splits a call that another thread interrupts: `fdatasync(5<…wal> <unfinished ...>` and later
+    // `<pid> <... fdatasync resumed>) = 0`.
+    let synced = between[written..].iter().enumerate().any(|(i, l)| {
+        let is_sync = (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&log);
+        if !is_sync {
+            return false;
+        }
+        if l.ends_with("= 0") {
+            return true;
+        }
+        let pid = l.split_whitespace().next();
+        between[written + i + 1..]
+            .iter()
+            .any(|r| r.split_whitespace().next() == pid && r.contains("<... fdatasync resumed>") && r.ends_with("= 0"))
+    });
     assert!(
         synced,
-        "no successful fsync/fdatasync of {data_file} between the append and its confirmation:\n{}",
+        "no successful fsync/fdatasync of {log} after the event was written and before its confirmation:\n{}",
         lines[begin..=confirmed].join("\n")
     );
 }

@@ -78,6 +78,7 @@ use crate::catalog::{CatalogStore, ImportSummary, Product, StoreError};
 use crate::snapshot::{CatalogSnapshot, SnapshotError};
 
 pub mod outbox_store;
+pub mod wal;
 
 /// Layout described in the module docs. Bump when it changes incompatibly.
 const LAYOUT: u64 = 1;

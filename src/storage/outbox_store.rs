@@ -1,82 +1,95 @@
-//! The durable outbox: business events kept in their own small sled database until central acknowledges them.
-//! Besides [`super`], the only place that names sled. The rules (order, window, budget) are in
-//! [`crate::outbox`]; this file only keeps events safe and hands them back.
+//! The durable outbox: business events kept in their own small sled database until central acknowledges them,
+//! with a write-ahead log file in front of it that makes appends durable cheaply. Besides [`super`], the only
+//! place that names sled. The rules (order, window, budget) are in [`crate::outbox`]; this file only keeps
+//! events safe and hands them back.
 //!
 //! # Layout
-//! One sled database directly in the directory given to [`OutboxStore::open`] (the daemon uses
-//! `<state_dir>/outbox`, apart from the catalog so that each page table stays small). Its default tree holds:
+//! One directory (the daemon uses `<state_dir>/outbox`, apart from the catalog so that each page table stays
+//! small) holding a sled database and `wal`, the write-ahead log ([`super::wal`]). sled's default tree holds:
 //! - `e<seq u64 big-endian>` → the [`Event`] as JSON (big-endian keys iterate in seq order),
-//! - `next_seq` → the next sequence number to hand out (u64 big-endian).
+//! - `next_seq` → the next sequence number to hand out as of the last checkpoint (u64 big-endian),
+//! - `wal_generation` → the generation of the log's current pass (u64 big-endian; absent = 0).
 //!
-//! # Sequence numbers never repeat
-//! The event and the raised counter are written in one atomic sled batch, and the append is confirmed only
-//! once that batch is durable. So a confirmed seq is always below the durable counter, even when every event
-//! has been acknowledged and deleted, and a crash can never hand it out again. (A batch written but not yet
-//! durable at a crash may be lost whole; its seq was never confirmed to anyone, so reusing it is harmless.)
+//! # Durable means fdatasynced, and the log is what is synced
+//! An append inserts its events into sled (in memory until sled writes them back) *and* queues them as one
+//! frame for the log. It is confirmed once its frame is written to `wal` and `wal` is fdatasynced. Plain
+//! inserts, not a sled `Batch`: applying a batch seals sled's I/O buffer and has its thread pool write and
+//! `sync_file_range` it, one disk write and a handful of thread wake-ups per append. sled itself is made
+//! durable only at checkpoints: sled's `flush` costs ~300 µs on this VM and wakes its whole I/O pool, and
+//! without an `fdatasync` after it (sled ends with `sync_file_range`, which neither empties the drive's write
+//! cache nor syncs the file size) it would not hold at a power cut anyway; one flush + fdatasync per append
+//! capped single-event appends near 8,000/s here. The log is preallocated with zeros and written in place, so
+//! its fdatasync syncs data only, never filesystem metadata.
 //!
-//! # Durable means fsynced, with group commit
-//! sled's `flush` ends with `sync_file_range`, which neither empties the drive's write cache nor syncs the
-//! file size. So every commit is `flush` followed by `fdatasync` of `<dir>/db`: in sled 0.34 that file holds
-//! the whole log (every segment); the only other data files are `blobs/<lsn>` for values larger than a
-//! quarter of a segment (128 KiB by default), which events never are: [`MAX_EVENT_BYTES`] is refused before
-//! anything is written. The snapshot files only speed up recovery and are rebuilt from the log. Directory
-//! entries and the rest of the tree are synced whole ([`crate::durable::sync_tree`]) at open and on
-//! [`OutboxStore::sync`].
-//!
-//! An fsync costs ~0.2 ms on a VM and 2–20 ms on an SD card, so appends share them: the first appender to
-//! find no commit running becomes the leader, syncs everything written so far, and wakes every appender its
-//! sync covered; appenders that arrive meanwhile wait and are covered by the next leader's sync (leader /
-//! follower on one `Mutex` + `Condvar`, no extra thread).
+//! Group commit: the first appender to find the log free becomes the leader, writes every frame queued so far
+//! in one `pwrite`, fdatasyncs, and wakes every appender its sync covered; appenders that arrive meanwhile
+//! queue their frames and are covered by the next round (leader / follower on one `Mutex`, no extra thread).
+//! An fsync costs ~0.15 ms here and 2–20 ms on an SD card, so under load many appends share one. Two details
+//! matter on 2 cores, where a thread wake-up is not free:
+//! - waiters sleep on one of two condvars by the parity of the round that will cover them, so the end of a
+//!   round wakes exactly the appenders it made durable, plus one appender of the next round to lead it;
+//! - before syncing, a leader waits (at most [`GATHER_MAX`], 100 µs) for the appenders the previous round
+//!   released to come back with their next events. Without it, writers split into two halves that alternate
+//!   rounds (8 writers: ~4 events per sync instead of ~8). A lone writer never waits.
 //!
 //! A caller that produces several events at once (a sale, its payment, its receipt) uses
-//! [`OutboxStore::append_batch`]: one atomic sled batch (all of them or none survive a crash, the counter
-//! raised once) and one share of a commit, so a commit costs it once rather than once per event.
+//! [`OutboxStore::append_batch`]: one log frame, so all of them or none survive a crash.
 //!
-//! # Measurements (why the design is this one)
-//! `omnigate bench outbox-append`, release, this project's 2-core VM while other engineers compiled (so
-//! every figure is noisy; worst / best of 3):
-//! - 1 writer: 1,650–2,050 appends/s (one commit each);
-//! - 8 writers, one event per append: 7,200–8,100/s, ~4.4 events per commit;
-//! - 8 writers, `append_batch` of 4 events: 12,500–24,100 events/s (20,700 and 24,100 in the two runs
-//!   without a load spike), ~17 events per commit;
-//! - 64 writers: 6,800–8,700/s, ~30 events per commit (more writers mostly add CPU contention on 2 cores).
+//! # Checkpoints
+//! When the next frames would not fit in the log (every [`DEFAULT_WAL_BYTES`], ~25,000 sale events), on
+//! [`OutboxStore::sync`] (at shutdown) and at open, the leader checkpoints instead: under the lock it writes
+//! `next_seq` and `wal_generation` = current + 1 to sled (after every event and ack written so far), then sled `flush` and
+//! `fdatasync` of `<dir>/db`. In sled 0.34 that file holds the whole log (every segment); the only other data
+//! files are `blobs/<lsn>` for values larger than a quarter of a segment (128 KiB by default), which events
+//! never are ([`MAX_EVENT_BYTES`] is refused before anything is written); the snapshot files only speed up
+//! recovery and are rebuilt from the log. Then the log starts again at offset 0 with the new generation: the
+//! frames of the old pass are stale (another generation) and never replayed. Directory entries and the rest of
+//! the tree are synced whole ([`crate::durable::sync_tree`]) at open and on [`OutboxStore::sync`].
 //!
-//! A commit costs ~250–350 µs of sled `flush` plus ~150–200 µs of `fdatasync`, and ~200 µs of CPU: sled
-//! hands every flush to its I/O thread pool, whose `notify_all` wakes all seven idle pool threads (16 context
-//! switches per commit measured with one writer). So one producer gets at best ~2,500/s, and single-event
-//! appends can only reach 20,000/s if about ten of them share every commit. They do not with 8 writers:
-//! the commit that ends wakes its writers while the next commit, started at once by a writer that was
-//! already waiting, covers only those that appended meanwhile; the writers settle into two alternating
-//! halves (~4 per commit). The target is met per *event* by batching what is produced together, not per
-//! append call.
+//! # After a crash
+//! [`OutboxStore::open`] reads `wal_generation` from sled and replays every whole frame of that generation
+//! into sled, in order (events inserted, acks removed). What is confirmed is then exactly: seqs below the
+//! checkpointed `next_seq`, and the seqs of the replayed frames (a prefix of the pass, so contiguous from
+//! there). Events sled holds above that were never confirmed (sled's background flush wrote them, but their
+//! frame is torn or was never written) and are removed, so a batch survives whole or not at all. The counter
+//! continues after the last confirmed seq, and the open ends with a checkpoint. Replay is idempotent, and the
+//! two states are consistent at every instant:
+//! - sled's durable state includes the new `wal_generation` key only if it includes everything written before
+//!   it (sled recovers a prefix of its log), so a checkpoint interrupted before its sync replays the old pass;
+//! - a confirmed event is in a synced frame of the current pass, or in sled before a durable checkpoint;
+//! - a frame torn by the crash ends the replay (CRC); its appends were never confirmed, and the seqs it held
+//!   may be handed out again, harmless since nobody saw them: the uplink only reads durable events
+//!   ([`OutboxStore::pending_encoded`]).
 //!
-//! Tried and not kept (same harness, same noise):
-//! - Writing then one `fdatasync` without sled's `flush`: invalid, sled keeps the batch in its in-memory
-//!   I/O buffer until a flush (or a full 512 KiB buffer) writes it.
-//! - `Config::flush_every_ms(None)` with one explicit flush per commit: within noise (6,500–8,100/s against
-//!   6,500–6,900/s), and sled's flusher thread is also what runs its segment garbage collection
-//!   (`attempt_gc`): without it the log file would never be compacted. Kept at sled's default.
-//! - Another segment (= I/O buffer) size, 256 KiB or 8 MiB instead of 512 KiB: within noise (alternating
-//!   runs gave 4,000–8,200/s for every size), and 8 MiB triples the file (40 MiB for 40,000 events): a flush
-//!   writes only the filled part of the buffer, so a bigger buffer does not make a flush cheaper.
-//! - Two or four commits in flight at once: no gain (~6,700/s with two against 6,500–6,900/s with one, fewer
-//!   events per commit): sled's flush waits for every earlier buffer anyway, and the fdatasyncs of one file
-//!   queue behind each other in ext4's journal.
-//! - A leader that waits (up to 100 or 300 µs) for the writers woken by the previous commit before syncing:
-//!   ~7 events per commit instead of 4, but no more appends/s on 2 busy cores (the wake-ups cost as much as
-//!   they save).
-//! - `fallocate(KEEP_SIZE)` ahead of the log, so the growing file's blocks are allocated in advance: within
-//!   noise (the file size still changes with every commit, so every fdatasync still commits ext4's journal).
+//! # Sequence numbers never repeat
+//! A confirmed seq is in a synced frame of the current pass or below a durably checkpointed `next_seq`, so after
+//! a crash the counter starts above it, even when every event has been acknowledged and deleted.
 //!
 //! # Acks are not synced
-//! [`OutboxStore::ack`] deletes without its own fsync: the deletion becomes durable with the next commit. If a
-//! crash loses it, the event is sent again after restart and central deduplicates it by its id; nothing is
-//! lost and nothing is counted twice.
+//! [`OutboxStore::ack`] deletes from sled and queues an ack frame, written to the log with the next commit,
+//! or on its own (without a sync) every [`ACKS_PER_WRITE`] acks. The deletion is durable once a later sync or
+//! checkpoint covers it. If a crash loses it, the replay brings the event back, it is sent again, and central
+//! deduplicates it by its id; nothing is lost and nothing is counted twice.
+//!
+//! # Measurements
+//! `omnigate bench outbox-append` (release, this project's 2-core VM; figures in README's Performance table),
+//! 8 writers, one event per append:
+//! - sled `flush` + fdatasync of `db` per commit (before the log): 6,300–8,100/s, ~4 events per commit.
+//!   Tried then and not kept: a lone fdatasync without sled's flush (invalid: sled keeps the batch in its
+//!   in-memory buffer), no background flusher, other segment sizes, two commits in flight, `fallocate` of
+//!   sled's file: all within noise, because sled's flush (~300 µs, waking its whole I/O pool) was the cost;
+//! - the log, events still written to sled with a `Batch`: 13,500–15,100/s (every batch sealed sled's I/O
+//!   buffer: one `pwrite` + `sync_file_range` by sled's pool per append);
+//! - plain inserts: 19,300–25,200/s, still ~4 events per sync (one condvar: every waiter woken every round);
+//! - a condvar per round parity + gathering: 23,500–25,300/s, ~7.8 events per sync; with 64 writers
+//!   33,000–38,000/s; `append_batch` of 4: 50,000–65,000 events/s; 1 writer: ~7,400/s (one fdatasync each).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use super::wal::{encode, Record, WalError, WalFile};
 use super::{open_sled, SledOpenFailure};
 use crate::outbox::{event_id, Event, EventClass};
 
@@ -87,7 +100,22 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// The log file sled 0.34 writes all inline values to (see the module docs).
 const LOG_FILE: &str = "db";
 
+/// The write-ahead log, beside sled's files.
+const WAL_FILE: &str = "wal";
+
+/// The default size of the write-ahead log: about 25,000 sale-sized events between checkpoints, a few
+/// milliseconds of zeros to write once at creation.
+pub const DEFAULT_WAL_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The longest a leader waits for appenders to come back before it syncs ([`OutboxStore::gather`]): a fraction
+/// of one fdatasync here (~150 µs), nothing next to one on an SD card (2–20 ms).
+pub const GATHER_MAX: Duration = Duration::from_micros(100);
+
+/// Acknowledgements gathered before they are written to the log (not synced) on their own.
+pub const ACKS_PER_WRITE: usize = 64;
+
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
+const WAL_GENERATION_KEY: &[u8] = b"wal_generation";
 const EVENT_PREFIX: u8 = b'e';
 
 /// An outbox storage failure, naming the directory or the operation.
@@ -149,6 +177,9 @@ pub enum OutboxStoreError {
         /// Why it cannot be read.
         reason: String,
     },
+    /// The write-ahead log cannot be written, synced or read back.
+    #[error(transparent)]
+    Wal(#[from] WalError),
     /// The event is larger than [`MAX_EVENT_BYTES`] once encoded; nothing was written.
     #[error("outbox event {kind:?} is {size} bytes encoded, the limit is {MAX_EVENT_BYTES}")]
     TooLarge {
@@ -204,15 +235,61 @@ struct Commit {
     written: u64,
     /// Every seq up to this one is durable.
     durable: u64,
-    /// A leader is syncing right now.
+    /// Someone holds the write-ahead log right now (a leader syncing, an ack writer, a checkpoint): only they
+    /// change `wal_offset` and `wal_generation`.
     syncing: bool,
+    /// Log rounds (a write, with or without a sync, or a checkpoint) finished since open; the running one, if
+    /// any, is number `round`.
+    round: u64,
+    /// The running round makes every seq up to this one durable (it took their frames when it started).
+    taken_through: u64,
     /// The last failed commit: seqs up to `.0` it was meant to cover, and why.
     failed: Option<(u64, String)>,
+    /// Records applied to sled but not yet written to the log, in order.
+    unwritten: Vec<Record>,
+    /// Acknowledgements among `unwritten`.
+    unwritten_acks: usize,
+    /// Append calls among `unwritten`.
+    unwritten_appends: u64,
+    /// Append calls whose frames a write without a sync took since the last synced round.
+    written_appends: u64,
+    /// Append calls the last synced round confirmed: about as many callers are coming back with more.
+    released_appends: u64,
+    /// The leader is waiting until this many appends are unwritten before it takes the frames (see
+    /// [`GATHER_MAX`]); 0 when it is not waiting.
+    gathering: u64,
+    /// Where the next frame goes.
+    wal_offset: u64,
+    /// The generation frames are written with (the one stored in sled as `wal_generation`).
+    wal_generation: u64,
+    /// A log write or sync failed: what it held is in doubt, so the next commit is a checkpoint.
+    wal_broken: bool,
     /// Stored events and the sum of their encoded sizes.
     depth: u64,
     bytes: u64,
-    /// Commits (flush + fdatasync) done since open: for the benchmark's events-per-commit figure.
+    /// Commits (log writes + fdatasync, or checkpoints) done since open: for the events-per-commit figure.
     commits: u64,
+    /// Checkpoints done since open.
+    checkpoints: u64,
+}
+
+/// What the holder of the log does with it.
+enum LogWork {
+    /// Write these frames at `offset`, then `fdatasync` when `sync`.
+    Write { bytes: Vec<u8>, offset: u64, sync: bool },
+    /// Make sled durable (flush + fdatasync) up to the `wal_generation` key just written, then start the log
+    /// again at offset 0 with generation `next`.
+    Checkpoint { next: u64 },
+}
+
+/// Tuning of [`OutboxStore::open_with`].
+#[derive(Debug, Clone)]
+pub struct OutboxOptions {
+    /// sled's page cache.
+    pub cache_bytes: u64,
+    /// Size of the write-ahead log file: a checkpoint (sled flush + fdatasync) every time this much has been
+    /// appended. [`DEFAULT_WAL_BYTES`] unless a test wants checkpoints sooner.
+    pub wal_bytes: u64,
 }
 
 /// The outbox database. Share it between threads by reference or `Arc`; every method takes `&self`.
@@ -221,8 +298,16 @@ pub struct OutboxStore {
     device_id: String,
     db: sled::Db,
     log: File,
+    wal: WalFile,
     commit: Mutex<Commit>,
-    committed: Condvar,
+    /// Appenders waiting for round `r` wait on `round_done[r % 2]`: the end of a round wakes exactly those it
+    /// made durable, plus one appender of the next round to lead it (a single condvar woke every waiter after
+    /// every round, most of them only to sleep again: on 2 cores that was most of the cost).
+    round_done: [Condvar; 2],
+    /// Notified when the log is free: [`OutboxStore::sync`] waits here.
+    log_free: Condvar,
+    /// Notified by every append while the leader is gathering.
+    arrived: Condvar,
 }
 
 impl std::fmt::Debug for OutboxStore {
@@ -235,17 +320,30 @@ impl std::fmt::Debug for OutboxStore {
 
 impl OutboxStore {
     /// Opens (or creates) the outbox in `dir` with a sled page cache of `cache_bytes`, for events of device
-    /// `device_id`. Reads the persisted counter and sums the stored events' sizes (the outbox is small: only
-    /// what central has not acknowledged).
+    /// `device_id`, with a [`DEFAULT_WAL_BYTES`] log. See [`OutboxStore::open_with`].
+    pub fn open(dir: &Path, cache_bytes: u64, device_id: &str) -> Result<OutboxStore, OutboxStoreError> {
+        OutboxStore::open_with(
+            dir,
+            device_id,
+            &OutboxOptions {
+                cache_bytes,
+                wal_bytes: DEFAULT_WAL_BYTES,
+            },
+        )
+    }
+
+    /// Opens (or creates) the outbox in `dir`: replays the write-ahead log into sled (what a crash left only
+    /// there), checkpoints, reads the persisted counter and sums the stored events' sizes (the outbox is small:
+    /// only what central has not acknowledged).
     ///
     /// A panic of sled while opening (sled issue 1533) is returned as [`OutboxStoreError::OpenPanicked`].
-    pub fn open(dir: &Path, cache_bytes: u64, device_id: &str) -> Result<OutboxStore, OutboxStoreError> {
+    pub fn open_with(dir: &Path, device_id: &str, options: &OutboxOptions) -> Result<OutboxStore, OutboxStoreError> {
         std::fs::create_dir_all(dir).map_err(|source| OutboxStoreError::Io {
             op: "cannot create",
             path: dir.to_owned(),
             source,
         })?;
-        let db = match open_sled(dir, cache_bytes) {
+        let db = match open_sled(dir, options.cache_bytes) {
             Ok(db) => db,
             Err(SledOpenFailure::Error(source)) => {
                 return Err(OutboxStoreError::Open {
@@ -266,45 +364,136 @@ impl OutboxStore {
             path: log_path,
             source,
         })?;
+        let wal = WalFile::open(&dir.join(WAL_FILE), options.wal_bytes)?;
         let mut store = OutboxStore {
             dir: dir.to_owned(),
             device_id: device_id.to_owned(),
             db,
             log,
+            wal,
             commit: Mutex::new(Commit {
                 next_seq: 1,
                 written: 0,
                 durable: 0,
                 syncing: false,
+                round: 0,
+                taken_through: 0,
                 failed: None,
+                unwritten: Vec::new(),
+                unwritten_acks: 0,
+                unwritten_appends: 0,
+                written_appends: 0,
+                released_appends: 0,
+                gathering: 0,
+                wal_offset: 0,
+                wal_generation: 0,
+                wal_broken: false,
                 depth: 0,
                 bytes: 0,
                 commits: 0,
+                checkpoints: 0,
             }),
-            committed: Condvar::new(),
+            round_done: [Condvar::new(), Condvar::new()],
+            log_free: Condvar::new(),
+            arrived: Condvar::new(),
         };
-        let counter = match store.db.get(NEXT_SEQ_KEY).map_err(store.db_err("read next_seq"))? {
+        let generation = match store
+            .db
+            .get(WAL_GENERATION_KEY)
+            .map_err(store.db_err("read wal_generation"))?
+        {
+            None => 0,
+            Some(bytes) => store.decode_u64("wal_generation", &bytes)?,
+        };
+        let replayed_through = store.replay(generation)?;
+        let checkpointed_next = match store.db.get(NEXT_SEQ_KEY).map_err(store.db_err("read next_seq"))? {
             None => 1,
             Some(bytes) => store.decode_u64("next_seq", &bytes)?,
         };
-        let (mut depth, mut bytes, mut highest) = (0u64, 0u64, 0u64);
+        // Confirmed: below the last checkpoint's counter, or in a replayed frame. Anything above was written to
+        // sled but never confirmed (its frame torn or never written; sled's background flush saved it anyway):
+        // removed, so a batch survives whole or not at all, and its seqs may be handed out again (the uplink
+        // only ever sent durable events, so nobody saw them).
+        let confirmed_through = (checkpointed_next - 1).max(replayed_through);
+        let (mut depth, mut bytes) = (0u64, 0u64);
+        let mut unconfirmed = Vec::new();
         for entry in store.db.scan_prefix([EVENT_PREFIX]) {
             let (key, value) = entry.map_err(store.db_err("read events"))?;
-            highest = highest.max(store.decode_u64("event key", &key[1..])?);
+            if store.decode_u64("event key", &key[1..])? > confirmed_through {
+                unconfirmed.push(key);
+                continue;
+            }
             bytes += value.len() as u64;
             depth += 1;
         }
-        // The counter is written with each event, so it is above every stored seq; take the max anyway, so a
-        // damaged counter can only skip numbers, never repeat one.
-        let next_seq = counter.max(highest + 1);
+        for key in &unconfirmed {
+            store
+                .db
+                .remove(key)
+                .map_err(store.db_err("remove an unconfirmed event"))?;
+        }
+        if !unconfirmed.is_empty() {
+            tracing::info!(
+                dir = %dir.display(),
+                count = unconfirmed.len(),
+                "outbox: removed events that a crash interrupted before they were confirmed"
+            );
+        }
+        let next_seq = confirmed_through + 1;
         let commit = store.commit.get_mut().unwrap_or_else(|p| p.into_inner());
         commit.next_seq = next_seq;
         commit.written = next_seq - 1;
         commit.durable = next_seq - 1;
         commit.depth = depth;
         commit.bytes = bytes;
+        commit.wal_generation = generation;
+        // The replayed records are in sled but not durable there, and new frames must not be mixed with the
+        // old ones: checkpoint before anything else is appended.
         store.sync()?;
         Ok(store)
+    }
+
+    /// Applies the frames of `generation` to sled, in order; returns the highest seq they hold (0 if none).
+    /// Idempotent: an event already stored is written again with the same bytes, an ack of a seq already gone
+    /// removes nothing.
+    fn replay(&self, generation: u64) -> Result<u64, OutboxStoreError> {
+        let mut highest = 0u64;
+        let mut failure = None;
+        self.wal
+            .replay(generation, |record| {
+                let mut batch = sled::Batch::default();
+                match record {
+                    Record::Events { first_seq, events } => {
+                        for (seq, event) in (first_seq..).zip(&events) {
+                            batch.insert(&event_key(seq)[..], &event[..]);
+                            highest = highest.max(seq);
+                        }
+                    }
+                    Record::Acks(seqs) => {
+                        for seq in seqs {
+                            batch.remove(&event_key(seq)[..]);
+                        }
+                    }
+                }
+                if let Err(e) = self.db.apply_batch(batch) {
+                    failure = Some(e);
+                    return Err(WalError::Io {
+                        op: "cannot replay into the outbox database",
+                        path: self.wal.path().to_owned(),
+                        source: std::io::Error::other("sled write failed"),
+                    });
+                }
+                Ok(())
+            })
+            .map_err(|e| match failure.take() {
+                Some(source) => OutboxStoreError::Db {
+                    dir: self.dir.clone(),
+                    op: "replay the write-ahead log",
+                    source,
+                },
+                None => e.into(),
+            })?;
+        Ok(highest)
     }
 
     /// The outbox directory.
@@ -312,8 +501,8 @@ impl OutboxStore {
         &self.dir
     }
 
-    /// Appends an event and returns it once it is durable (flushed and fsynced, possibly in a commit shared
-    /// with other appenders). Nothing is written for an event over [`MAX_EVENT_BYTES`].
+    /// Appends an event and returns it once it is durable (its log frame written and fdatasynced, possibly in
+    /// a commit shared with other appenders). Nothing is written for an event over [`MAX_EVENT_BYTES`].
     ///
     /// On `Err` after the write the event may still reach disk and central: treat the outcome as unknown
     /// (stop the sale and say why) rather than as "not recorded".
@@ -343,18 +532,18 @@ impl OutboxStore {
     }
 
     /// Appends several events at once and returns them, with consecutive seqs in the given order, once they
-    /// are all durable: one atomic sled batch (all or none survive a crash) and one share of a commit, so a
-    /// caller that produces several events together (a sale, its payment, its receipt) pays for one commit,
-    /// not one each. Nothing is written if any event is over [`MAX_EVENT_BYTES`]; an empty batch writes
-    /// nothing. Errors after the write have the same meaning as for [`OutboxStore::append`].
+    /// are all durable: one atomic sled batch and one log frame (all or none survive a crash) and one share of
+    /// a commit, so a caller that produces several events together (a sale, its payment, its receipt) pays
+    /// for one commit, not one each. Nothing is written if any event is over [`MAX_EVENT_BYTES`]; an empty
+    /// batch writes nothing. Errors after the write have the same meaning as for [`OutboxStore::append`].
     pub fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, OutboxStoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let mut encoded = Vec::with_capacity(events.len());
+        let mut stored = Vec::with_capacity(events.len());
         let mut commit = self.lock();
         let first = commit.next_seq;
-        let mut batch = sled::Batch::default();
-        let mut stored = Vec::with_capacity(events.len());
         let mut added_bytes = 0u64;
         for (seq, new) in (first..).zip(events) {
             let event = Event {
@@ -365,22 +554,40 @@ impl OutboxStore {
                 payload: new.payload,
                 recorded_at_ms: new.recorded_at_ms,
             };
-            let encoded = serde_json::to_vec(&event).expect("an Event of JSON values always serialises");
-            if encoded.len() > MAX_EVENT_BYTES {
-                // Nothing has been applied yet: the batch is dropped and no seq is used.
+            let bytes = serde_json::to_vec(&event).expect("an Event of JSON values always serialises");
+            if bytes.len() > MAX_EVENT_BYTES {
+                // Nothing has been written yet: no seq is used.
                 return Err(OutboxStoreError::TooLarge {
                     kind: event.kind,
-                    size: encoded.len(),
+                    size: bytes.len(),
                 });
             }
-            batch.insert(&event_key(seq)[..], &encoded[..]);
-            added_bytes += encoded.len() as u64;
+            added_bytes += bytes.len() as u64;
+            encoded.push(bytes);
             stored.push(event);
         }
+        // Plain inserts, not a sled `Batch`: applying a batch seals sled's I/O buffer and has its pool write
+        // and `sync_file_range` it, one disk write per append. All-or-nothing comes from the log frame instead
+        // (see "After a crash"). Under the lock, so events land in seq order, in sled and in the log.
+        for (seq, bytes) in (first..).zip(&encoded) {
+            if let Err(e) = self.db.insert(event_key(seq), &bytes[..]) {
+                // Undo what this call wrote (best effort: sled is failing), so no half batch stays behind.
+                for earlier in first..seq {
+                    let _ = self.db.remove(event_key(earlier));
+                }
+                return Err(self.db_err("write event")(e));
+            }
+        }
         let last = first + stored.len() as u64 - 1;
-        batch.insert(NEXT_SEQ_KEY, &(last + 1).to_be_bytes()[..]);
-        // Applied under the lock so batches land in seq order and the counter only ever rises.
-        self.db.apply_batch(batch).map_err(self.db_err("write event"))?;
+        commit.unwritten.push(Record::Events {
+            first_seq: first,
+            events: encoded,
+        });
+        commit.unwritten_appends += 1;
+        // Only the arrival the leader waits for wakes it: each wake-up costs a context switch.
+        if commit.gathering != 0 && commit.unwritten_appends >= commit.gathering {
+            self.arrived.notify_one();
+        }
         commit.next_seq = last + 1;
         commit.written = last;
         commit.depth += stored.len() as u64;
@@ -395,6 +602,8 @@ impl OutboxStore {
         mut commit: MutexGuard<'a, Commit>,
         seq: u64,
     ) -> Result<MutexGuard<'a, Commit>, OutboxStoreError> {
+        // Whether this append came straight in (rather than being woken to lead the next round).
+        let mut fresh = true;
         loop {
             if commit.durable >= seq {
                 return Ok(commit);
@@ -409,30 +618,154 @@ impl OutboxStore {
                 }
             }
             if commit.syncing {
-                commit = self.committed.wait(commit).unwrap_or_else(|p| p.into_inner());
+                let round = if commit.taken_through >= seq {
+                    commit.round
+                } else {
+                    commit.round + 1
+                };
+                commit = self.round_done[(round % 2) as usize]
+                    .wait(commit)
+                    .unwrap_or_else(|p| p.into_inner());
+                fresh = false;
                 continue;
             }
-            // Lead: sync everything written so far, without the lock, so others keep writing meanwhile.
-            let target = commit.written;
-            commit.syncing = true;
-            drop(commit);
-            let result = self.commit_to_disk();
-            commit = self.lock();
-            commit.syncing = false;
-            match &result {
-                Ok(()) => {
-                    commit.durable = commit.durable.max(target);
-                    commit.commits += 1;
-                }
-                Err(e) => commit.failed = Some((target, e.to_string())),
-            }
-            self.committed.notify_all();
+            commit = self.gather(commit, fresh);
+            let result;
+            (commit, result) = self.lead(commit, false, true);
             result?;
         }
     }
 
-    /// sled `flush`, then `fdatasync` of the log file (see the module docs for why that file is enough).
-    fn commit_to_disk(&self) -> Result<(), OutboxStoreError> {
+    /// Before leading a round, waits (at most [`GATHER_MAX`], holding the log so nobody else leads) until the
+    /// appenders the last round released have had a chance to come back with their next events.
+    ///
+    /// Without this, writers settle into two halves: the round that ends wakes its half, while the next round
+    /// starts at once with only the other half (those that appended during the sync), so each sync covers
+    /// half the writers. Expected: the appends waiting now plus those the last round released, less this one
+    /// if it is one of them (it came straight in). A lone writer expects only itself and never waits.
+    fn gather<'a>(&'a self, mut commit: MutexGuard<'a, Commit>, fresh: bool) -> MutexGuard<'a, Commit> {
+        let want = (commit.released_appends + commit.unwritten_appends).saturating_sub(u64::from(fresh));
+        if commit.unwritten_appends >= want {
+            return commit;
+        }
+        commit.syncing = true;
+        commit.gathering = want;
+        // Whoever appends meanwhile will be in this round.
+        commit.taken_through = u64::MAX;
+        let deadline = Instant::now() + GATHER_MAX;
+        while commit.unwritten_appends < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            commit = self
+                .arrived
+                .wait_timeout(commit, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        commit.gathering = 0;
+        commit.syncing = false;
+        commit
+    }
+
+    /// Takes the log (the caller saw `syncing` false), writes what is unwritten (or checkpoints: when
+    /// `checkpoint`, when it does not fit, or after a failure), syncs when `sync`, and returns the lock with
+    /// the outcome. Others keep appending to sled meanwhile; only the log waits for its holder.
+    fn lead<'a>(
+        &'a self,
+        mut commit: MutexGuard<'a, Commit>,
+        checkpoint: bool,
+        sync: bool,
+    ) -> (MutexGuard<'a, Commit>, Result<(), OutboxStoreError>) {
+        debug_assert!(!commit.syncing);
+        let target = commit.written;
+        let records = std::mem::take(&mut commit.unwritten);
+        commit.unwritten_acks = 0;
+        let appends = std::mem::take(&mut commit.unwritten_appends);
+        let mut bytes = Vec::new();
+        encode(&records, commit.wal_generation, &mut bytes);
+        let fits = commit.wal_offset + bytes.len() as u64 <= self.wal.capacity();
+        let work = if checkpoint || commit.wal_broken || !fits {
+            let next = commit.wal_generation + 1;
+            // Written under the lock, so in sled they come after every event and ack written so far: a sled
+            // that holds them durably holds those too, and the log of the old generation is no longer needed.
+            let mut keys = sled::Batch::default();
+            keys.insert(NEXT_SEQ_KEY, &commit.next_seq.to_be_bytes()[..]);
+            keys.insert(WAL_GENERATION_KEY, &next.to_be_bytes()[..]);
+            if let Err(e) = self.db.apply_batch(keys) {
+                commit.failed = Some((target, e.to_string()));
+                commit.wal_broken = true;
+                // Waiters of this round were counting on it.
+                self.round_done.iter().for_each(Condvar::notify_all);
+                return (commit, Err(self.db_err("write the checkpoint keys")(e)));
+            }
+            LogWork::Checkpoint { next }
+        } else {
+            LogWork::Write {
+                bytes,
+                offset: commit.wal_offset,
+                sync,
+            }
+        };
+        // A write without a sync makes nothing durable: its waiters wait for the next round.
+        let makes_durable = sync || matches!(work, LogWork::Checkpoint { .. });
+        commit.taken_through = if makes_durable { target } else { commit.durable };
+        commit.syncing = true;
+        drop(commit);
+        let result = match &work {
+            LogWork::Write { bytes, offset, sync } => self
+                .wal
+                .write_at(bytes, *offset)
+                .and_then(|()| if *sync { self.wal.sync_data() } else { Ok(()) })
+                .map_err(OutboxStoreError::from),
+            LogWork::Checkpoint { .. } => self.checkpoint_sled(),
+        };
+        let mut commit = self.lock();
+        commit.syncing = false;
+        match (&result, work) {
+            (Ok(()), LogWork::Write { bytes, sync, .. }) => {
+                commit.wal_offset += bytes.len() as u64;
+                if sync {
+                    commit.durable = commit.durable.max(target);
+                    commit.commits += 1;
+                    commit.released_appends = appends + std::mem::take(&mut commit.written_appends);
+                } else {
+                    commit.written_appends += appends;
+                }
+            }
+            (Ok(()), LogWork::Checkpoint { next }) => {
+                commit.wal_generation = next;
+                commit.wal_offset = 0;
+                commit.wal_broken = false;
+                commit.durable = commit.durable.max(target);
+                commit.commits += 1;
+                commit.checkpoints += 1;
+                commit.released_appends = appends + std::mem::take(&mut commit.written_appends);
+            }
+            (Err(e), _) => {
+                commit.failed = Some((target, e.to_string()));
+                commit.wal_broken = true;
+            }
+        }
+        let round = commit.round;
+        commit.round += 1;
+        if result.is_err() {
+            // Every waiter must look: the failure may be theirs.
+            self.round_done.iter().for_each(Condvar::notify_all);
+        } else {
+            self.round_done[(round % 2) as usize].notify_all();
+            if commit.written > commit.durable {
+                // Appenders of the next round are waiting: one of them leads it.
+                self.round_done[((round + 1) % 2) as usize].notify_one();
+            }
+        }
+        self.log_free.notify_all();
+        (commit, result)
+    }
+
+    /// sled `flush`, then `fdatasync` of its log file (see the module docs for why that file is enough).
+    fn checkpoint_sled(&self) -> Result<(), OutboxStoreError> {
         self.db.flush().map_err(self.db_err("flush"))?;
         self.log.sync_data().map_err(|source| OutboxStoreError::Io {
             op: "cannot fdatasync",
@@ -481,15 +814,26 @@ impl OutboxStore {
         Ok(events)
     }
 
-    /// Deletes an acknowledged event (a seq not stored is ignored). Not synced on its own: it becomes durable
-    /// with the next commit or [`OutboxStore::sync`]; losing it in a crash only means a re-send that central
-    /// deduplicates by id.
+    /// Deletes an acknowledged event (a seq not stored is ignored). Not synced on its own: the deletion is
+    /// logged, and the log is written every [`ACKS_PER_WRITE`] acks (without a sync; the kernel writes it back
+    /// soon) and synced with the next commit or [`OutboxStore::sync`]. Losing it in a crash only means a
+    /// re-send that central deduplicates by id.
     pub fn ack(&self, seq: u64) -> Result<(), OutboxStoreError> {
-        // Under the lock, so `bytes` always matches what is stored.
+        // Under the lock, so `bytes` always matches what is stored and the log keeps sled's order.
         let mut commit = self.lock();
         if let Some(old) = self.db.remove(event_key(seq)).map_err(self.db_err("delete event"))? {
             commit.depth -= 1;
             commit.bytes -= old.len() as u64;
+            match commit.unwritten.last_mut() {
+                Some(Record::Acks(seqs)) => seqs.push(seq),
+                _ => commit.unwritten.push(Record::Acks(vec![seq])),
+            }
+            commit.unwritten_acks += 1;
+        }
+        // Written now and then, so that a crash after a long drain without appends does not bring back what
+        // central already has. A failure here is the next commit's to report (it checkpoints instead).
+        if commit.unwritten_acks >= ACKS_PER_WRITE && !commit.syncing {
+            let _ = self.lead(commit, false, false);
         }
         Ok(())
     }
@@ -522,9 +866,14 @@ impl OutboxStore {
         })
     }
 
-    /// Commits (sled flush + fdatasync) made since open; appends per commit = appends / this.
+    /// Commits (a log write + fdatasync, or a checkpoint) made since open; appends per commit = appends / this.
     pub fn commits(&self) -> u64 {
         self.lock().commits
+    }
+
+    /// Checkpoints (sled flush + fdatasync, the log started again) made since open, including the one at open.
+    pub fn checkpoints(&self) -> u64 {
+        self.lock().checkpoints
     }
 
     /// Bytes of stored events (the budget's `used`).
@@ -532,10 +881,16 @@ impl OutboxStore {
         self.lock().bytes
     }
 
-    /// Makes everything written so far durable, acks included: flush, then fsync of every file and directory
-    /// of the outbox (a handful). Call it before closing.
+    /// Makes everything written so far durable in sled itself, acks included (a checkpoint: the log starts
+    /// again empty), then fsyncs every file and directory of the outbox (a handful). Call it before closing.
     pub fn sync(&self) -> Result<(), OutboxStoreError> {
-        self.db.flush().map_err(self.db_err("flush"))?;
+        let mut commit = self.lock();
+        while commit.syncing {
+            commit = self.log_free.wait(commit).unwrap_or_else(|p| p.into_inner());
+        }
+        let (commit, result) = self.lead(commit, true, true);
+        drop(commit);
+        result?;
         crate::durable::sync_tree(&self.dir).map_err(|(path, source)| OutboxStoreError::Io {
             op: "cannot fsync",
             path,
