@@ -65,11 +65,11 @@
 //! A confirmed seq is in a synced frame of the current pass or below a durably checkpointed `next_seq`, so after
 //! a crash the counter starts above it, even when every event has been acknowledged and deleted.
 //!
-//! # Acks are not synced
+//! # Acks are not synced one by one
 //! [`OutboxStore::ack`] deletes from sled and queues an ack frame, written to the log with the next commit,
-//! or on its own (without a sync) every [`ACKS_PER_WRITE`] acks. The deletion is durable once a later sync or
-//! checkpoint covers it. If a crash loses it, the replay brings the event back, it is sent again, and central
-//! deduplicates it by its id; nothing is lost and nothing is counted twice.
+//! or on its own every [`ACKS_PER_WRITE`] acks, and synced every [`ACKS_PER_SYNC`] acks. The deletion is
+//! durable once a later sync or checkpoint covers it. If a crash loses it, the replay brings the event back,
+//! it is sent again, and central deduplicates it by its id; nothing is lost and nothing is counted twice.
 //!
 //! # Measurements
 //! `omnigate bench outbox-append` (release, this project's 2-core VM; figures in README's Performance table),
@@ -113,6 +113,11 @@ pub const GATHER_MAX: Duration = Duration::from_micros(100);
 
 /// Acknowledgements gathered before they are written to the log (not synced) on their own.
 pub const ACKS_PER_WRITE: usize = 64;
+
+/// Acknowledgements after which such a write is also synced: at most about this many acknowledged events come
+/// back after a power cut during a drain without appends (sent again, deduplicated by central), for one
+/// fdatasync per this many acks.
+pub const ACKS_PER_SYNC: usize = 1024;
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 const WAL_GENERATION_KEY: &[u8] = b"wal_generation";
@@ -249,6 +254,8 @@ struct Commit {
     unwritten: Vec<Record>,
     /// Acknowledgements among `unwritten`.
     unwritten_acks: usize,
+    /// Acknowledgements since the last synced round.
+    unsynced_acks: usize,
     /// Append calls among `unwritten`.
     unwritten_appends: u64,
     /// Append calls whose frames a write without a sync took since the last synced round.
@@ -381,6 +388,7 @@ impl OutboxStore {
                 failed: None,
                 unwritten: Vec::new(),
                 unwritten_acks: 0,
+                unsynced_acks: 0,
                 unwritten_appends: 0,
                 written_appends: 0,
                 released_appends: 0,
@@ -694,10 +702,14 @@ impl OutboxStore {
             keys.insert(NEXT_SEQ_KEY, &commit.next_seq.to_be_bytes()[..]);
             keys.insert(WAL_GENERATION_KEY, &next.to_be_bytes()[..]);
             if let Err(e) = self.db.apply_batch(keys) {
-                commit.failed = Some((target, e.to_string()));
+                // Fails only what this round promised: an ack's opportunistic round promised nothing, and
+                // the next round is a checkpoint again (`wal_broken`).
+                let promised = if sync { target } else { commit.durable };
+                commit.failed = Some((promised, e.to_string()));
                 commit.wal_broken = true;
-                // Waiters of this round were counting on it.
+                // Waiters of this round were counting on it; `sync` may be waiting for the log.
                 self.round_done.iter().for_each(Condvar::notify_all);
+                self.log_free.notify_all();
                 return (commit, Err(self.db_err("write the checkpoint keys")(e)));
             }
             LogWork::Checkpoint { next }
@@ -728,6 +740,7 @@ impl OutboxStore {
                 commit.wal_offset += bytes.len() as u64;
                 if sync {
                     commit.durable = commit.durable.max(target);
+                    commit.unsynced_acks = 0;
                     commit.commits += 1;
                     commit.released_appends = appends + std::mem::take(&mut commit.written_appends);
                 } else {
@@ -739,12 +752,15 @@ impl OutboxStore {
                 commit.wal_offset = 0;
                 commit.wal_broken = false;
                 commit.durable = commit.durable.max(target);
+                commit.unsynced_acks = 0;
                 commit.commits += 1;
                 commit.checkpoints += 1;
                 commit.released_appends = appends + std::mem::take(&mut commit.written_appends);
             }
             (Err(e), _) => {
-                commit.failed = Some((target, e.to_string()));
+                // Only what this round promised fails (a write without a sync promised nothing); the rest is
+                // covered by the next round, a checkpoint.
+                commit.failed = Some((commit.taken_through.min(target), e.to_string()));
                 commit.wal_broken = true;
             }
         }
@@ -815,9 +831,9 @@ impl OutboxStore {
     }
 
     /// Deletes an acknowledged event (a seq not stored is ignored). Not synced on its own: the deletion is
-    /// logged, and the log is written every [`ACKS_PER_WRITE`] acks (without a sync; the kernel writes it back
-    /// soon) and synced with the next commit or [`OutboxStore::sync`]. Losing it in a crash only means a
-    /// re-send that central deduplicates by id.
+    /// logged; the log is written every [`ACKS_PER_WRITE`] acks (without a sync: the kernel writes it back
+    /// within seconds) and synced every [`ACKS_PER_SYNC`] acks, with the next commit, or by
+    /// [`OutboxStore::sync`]. Losing it in a crash only means a re-send that central deduplicates by id.
     pub fn ack(&self, seq: u64) -> Result<(), OutboxStoreError> {
         // Under the lock, so `bytes` always matches what is stored and the log keeps sled's order.
         let mut commit = self.lock();
@@ -829,11 +845,14 @@ impl OutboxStore {
                 _ => commit.unwritten.push(Record::Acks(vec![seq])),
             }
             commit.unwritten_acks += 1;
+            commit.unsynced_acks += 1;
         }
-        // Written now and then, so that a crash after a long drain without appends does not bring back what
-        // central already has. A failure here is the next commit's to report (it checkpoints instead).
+        // Written now and then, and synced more rarely, so that a crash or power cut after a long drain without
+        // appends does not bring back what central already has. A failure here is the next commit's to report
+        // (it checkpoints instead).
         if commit.unwritten_acks >= ACKS_PER_WRITE && !commit.syncing {
-            let _ = self.lead(commit, false, false);
+            let sync = commit.unsynced_acks >= ACKS_PER_SYNC;
+            let _ = self.lead(commit, false, sync);
         }
         Ok(())
     }
