@@ -177,6 +177,12 @@ pub fn run(which: Option<Which>, products: u64) -> Result<ExitCode, BenchError> 
                 "≥ 20,000/s",
             );
         }
+        let syncs = bench_raw_fdatasync(&scratch.0.join("raw-sync"), 5_000)?;
+        row(
+            "baseline, this disk: one thread writing 300 B + fdatasync in a loop (a preallocated file, as the outbox's log)",
+            &format!("{syncs:.0}/s"),
+            "report",
+        );
         println!("reproduce: target/release/omnigate bench outbox-append 2>/dev/null");
     }
     if want(Which::OutboxDrain) {
@@ -335,6 +341,30 @@ struct AppendRate {
 /// `writers` threads each append sale-sized events, `batch` per call (`append` when 1, else `append_batch`),
 /// `total` in all; every call returns only once its events are durable, so the rate is what group commit
 /// achieves on this disk with that many concurrent producers.
+/// What the disk gives one thread that syncs every write: the ceiling of a lone appender, and the unit in which
+/// group commit's gain is counted (this VM's fdatasync takes 110–170 µs depending on the minute).
+fn bench_raw_fdatasync(path: &Path, n: u64) -> Result<f64, BenchError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(setup("create the baseline file"))?;
+    let record = [b'x'; 300];
+    file.write_all_at(&vec![0u8; (n as usize) * record.len()], 0)
+        .and_then(|()| file.sync_all())
+        .map_err(setup("preallocate the baseline file"))?;
+    let start = Instant::now();
+    for i in 0..n {
+        file.write_all_at(&record, i * record.len() as u64)
+            .and_then(|()| file.sync_data())
+            .map_err(setup("write + fdatasync"))?;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
 fn bench_outbox_append(dir: &Path, writers: u64, batch: u64, total: u64) -> Result<AppendRate, BenchError> {
     let store = OutboxStore::open(dir, 8 * 1024 * 1024, "bench-till").map_err(setup("open outbox"))?;
     let payload = serde_json::json!({ "basket": 123, "lines": 4, "total_cents": 1299, "tender": "card" });

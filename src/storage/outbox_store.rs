@@ -81,8 +81,12 @@
 //! - the log, events still written to sled with a `Batch`: 13,500–15,100/s (every batch sealed sled's I/O
 //!   buffer: one `pwrite` + `sync_file_range` by sled's pool per append);
 //! - plain inserts: 19,300–25,200/s, still ~4 events per sync (one condvar: every waiter woken every round);
-//! - a condvar per round parity + gathering: 23,500–25,300/s, ~7.8 events per sync; with 64 writers
-//!   33,000–38,000/s; `append_batch` of 4: 50,000–65,000 events/s; 1 writer: ~7,400/s (one fdatasync each).
+//! - a condvar per round parity + gathering: 18,300–25,500/s, ~7.8 events per sync, following the disk (a
+//!   lone pwrite + fdatasync loop: 4,800–8,800/s over the same runs); with 64 writers 24,000–38,000/s;
+//!   `append_batch` of 4: 40,000–65,000 events/s; 1 writer: 5,900–8,800/s (one fdatasync each).
+//! - Tried and not kept: two rounds in flight (the kernel merges concurrent flushes, 11,700 syncs/s against
+//!   7,900 for one thread, but rounds shrank to ~2.7 events: 15,700–16,700/s); appenders parked and woken
+//!   without the mutex (no change beyond noise); [`GATHER_MAX`] 40 µs instead of 100 (same).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
