@@ -347,6 +347,7 @@ mod tests {
             brand: "Barilla".into(),
             description: String::new(),
             price_cents: price,
+            member_price_cents: None,
             vat_rate_bp: 400,
             promotion: None,
             stock: 12,
@@ -521,6 +522,9 @@ mod tests {
         p.promotion = Some(Promotion {
             id: "PR1".into(),
             label: "-20%".into(),
+            valid_from: None,
+            valid_to: None,
+            members_only: false,
             kind: PromotionKind::PercentOff { percent: 20 },
         });
         let scan = barcode::decode(b"8001234567897", &kiosk().rules).expect("valid");

@@ -3,6 +3,7 @@
 //! The library holds everything; `main.rs` only parses the command line and calls in here.
 //! Layout follows "pure core, thin edges":
 //! - pure domain, no I/O: [`barcode`], [`money`], [`catalog`] (types, import parsing, search folding),
+//!   [`pricing`] (what a basket costs),
 //!   [`kiosk`] (what the screen shows for a scan), [`ui`] (drawing onto any `DrawTarget`);
 //! - edges behind small traits: [`storage`] (the only module that names sled), [`scanner`], [`display`],
 //!   [`feedback`], [`gpio`];
@@ -29,6 +30,7 @@ pub mod kiosk;
 pub mod money;
 pub mod mqtt;
 pub mod outbox;
+pub mod pricing;
 pub mod scanner;
 pub mod snapshot;
 pub mod status;

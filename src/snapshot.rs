@@ -394,6 +394,7 @@ mod tests {
             brand: "Marca".into(),
             description: String::new(),
             price_cents: price,
+            member_price_cents: None,
             vat_rate_bp: 2200,
             promotion: None,
             stock: 1,

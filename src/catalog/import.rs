@@ -8,7 +8,8 @@
 //!
 //! Owns line framing ([`LineReader`]: 1-based numbers, blank lines skipped, lines over [`MAX_LINE_BYTES`]
 //! refused without buffering them), the validation of one product ([`parse_product`], [`check_product`]) and
-//! the checks that span the file ([`Validator`]: a SKU, GTIN or item code used twice). Every refusal is a
+//! the checks that span the file ([`Validator`]: a SKU, GTIN or item code used twice, one mix-and-match group
+//! with two different offers). Every refusal is a
 //! sentence naming the field. Nothing here touches storage; whether a GTIN already belongs to a product in
 //! the store is the storage layer's check, through [`Validator::gtin_owners`].
 //!
@@ -19,7 +20,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead};
 use std::sync::Arc;
 
-use super::{Product, PromotionKind};
+use super::{Product, Promotion, PromotionKind};
 use crate::barcode::Gtin;
 
 /// Longest line accepted, in bytes (without the line end). A real product is under 2 KiB; anything this long
@@ -185,6 +186,14 @@ pub fn check_product(p: &Product) -> Result<(), String> {
     if !(0..=MAX_PRICE_CENTS).contains(&p.price_cents) {
         return Err(format!("price_cents {}: must be 0..={MAX_PRICE_CENTS}", p.price_cents));
     }
+    if let Some(member) = p.member_price_cents {
+        if member < 0 || member >= p.price_cents {
+            return Err(format!(
+                "member_price_cents {member}: must be 0 or more and below price_cents ({})",
+                p.price_cents
+            ));
+        }
+    }
     if p.vat_rate_bp > MAX_VAT_RATE_BP {
         return Err(format!(
             "vat_rate_bp {}: must be 0..={MAX_VAT_RATE_BP} basis points (2200 = 22 %)",
@@ -194,7 +203,7 @@ pub fn check_product(p: &Product) -> Result<(), String> {
     if let Some(promo) = &p.promotion {
         check_text("promotion.id", &promo.id, true)?;
         check_text("promotion.label", &promo.label, true)?;
-        check_promotion(&promo.kind, p.price_cents)?;
+        check_promotion(promo, p.price_cents)?;
     }
     if let Some(age) = p.min_age {
         if !(1..=99).contains(&age) {
@@ -222,8 +231,18 @@ fn check_text(field: &str, value: &str, required: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn check_promotion(kind: &PromotionKind, price_cents: i64) -> Result<(), String> {
-    match *kind {
+/// Longest mix-and-match group id, in bytes: an id, not a description.
+pub const MAX_GROUP_BYTES: usize = 64;
+
+fn check_promotion(promo: &Promotion, price_cents: i64) -> Result<(), String> {
+    if let (Some(from), Some(to)) = (promo.valid_from, promo.valid_to) {
+        if to < from {
+            return Err(format!(
+                "promotion.valid_to {to}: before promotion.valid_from {from} (both days are inclusive)"
+            ));
+        }
+    }
+    match promo.kind {
         PromotionKind::PercentOff { percent } if !(1..=99).contains(&percent) => {
             Err(format!("promotion.percent {percent}: must be 1..=99 for percent_off"))
         }
@@ -239,6 +258,21 @@ fn check_promotion(kind: &PromotionKind, price_cents: i64) -> Result<(), String>
         PromotionKind::SecondAtPercentOff { percent } if !(1..=100).contains(&percent) => Err(format!(
             "promotion.percent {percent}: must be 1..=100 for second_at_percent_off"
         )),
+        PromotionKind::MixAndMatch { ref group, buy, pay } => {
+            check_text("promotion.group", group, true)?;
+            if group.trim() != group || group.len() > MAX_GROUP_BYTES {
+                return Err(format!(
+                    "promotion.group \"{group}\": must be at most {MAX_GROUP_BYTES} bytes without leading or \
+                     trailing spaces"
+                ));
+            }
+            if buy < 2 || pay < 1 || pay >= buy {
+                return Err(format!(
+                    "promotion: mix_and_match {buy} for {pay}: needs buy >= 2 and 1 <= pay < buy"
+                ));
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -257,6 +291,8 @@ pub struct Validator {
     skus: HashMap<Arc<str>, u64>,
     gtins: HashMap<Gtin, Seen>,
     item_codes: HashMap<String, Seen>,
+    /// Mix-and-match group → its (buy, pay) where first seen: one group is one offer.
+    groups: HashMap<String, ((u8, u8), Seen)>,
 }
 
 impl Validator {
@@ -289,7 +325,30 @@ impl Validator {
                 ));
             }
         }
+        let group = match p.promotion.as_ref().map(|pr| &pr.kind) {
+            Some(PromotionKind::MixAndMatch { group, buy, pay }) => Some((group, (*buy, *pay))),
+            _ => None,
+        };
+        if let Some((group, terms)) = group {
+            if let Some((seen_terms, seen)) = self.groups.get(group) {
+                if *seen_terms != terms {
+                    return Err(format!(
+                        "promotion.group \"{group}\": {} for {} here but {} for {} for sku \"{}\" on line {}",
+                        terms.0, terms.1, seen_terms.0, seen_terms.1, seen.sku, seen.line
+                    ));
+                }
+            }
+        }
         let sku: Arc<str> = Arc::from(p.sku.as_str());
+        if let Some((group, terms)) = group {
+            self.groups.entry(group.clone()).or_insert((
+                terms,
+                Seen {
+                    line: number,
+                    sku: sku.clone(),
+                },
+            ));
+        }
         self.skus.insert(sku.clone(), number);
         for g in &p.gtins {
             self.gtins.insert(
@@ -439,6 +498,43 @@ mod tests {
                 GOOD.replace("[\"8001234567897\"]", "[\"8001234567897\",\"08001234567897\"]"),
                 "gtins[1] \"8001234567897\": same GTIN as gtins[0]",
             ),
+            (
+                with(r#""member_price_cents":300"#),
+                "member_price_cents 300: must be 0 or more and below",
+            ),
+            (with(r#""member_price_cents":-1"#), "member_price_cents -1"),
+            (
+                with(
+                    r#""promotion":{"id":"P","label":"x","type":"percent_off","percent":10,"valid_from":"2026-02-30"}"#,
+                ),
+                "promotion.valid_from: day 30 does not exist in 2026-02",
+            ),
+            (
+                with(r#""promotion":{"id":"P","label":"x","type":"percent_off","percent":10,"valid_to":"1/3/2026"}"#),
+                "promotion.valid_to: \"1/3/2026\" is not a date of the form YYYY-MM-DD",
+            ),
+            (
+                with(
+                    r#""promotion":{"id":"P","label":"x","type":"percent_off","percent":10,"valid_from":"2026-03-05","valid_to":"2026-03-01"}"#,
+                ),
+                "promotion.valid_to 2026-03-01: before promotion.valid_from 2026-03-05",
+            ),
+            (
+                with(r#""promotion":{"id":"P","label":"x","type":"percent_off","percent":10,"members_only":"yes"}"#),
+                "promotion.members_only: invalid type",
+            ),
+            (
+                with(r#""promotion":{"id":"P","label":"x","type":"mix_and_match","group":"yog","buy":3,"pay":3}"#),
+                "mix_and_match 3 for 3",
+            ),
+            (
+                with(r#""promotion":{"id":"P","label":"x","type":"mix_and_match","group":" ","buy":3,"pay":2}"#),
+                "promotion.group: must not be empty",
+            ),
+            (
+                with(r#""promotion":{"id":"P","label":"x","type":"mix_and_match","buy":3,"pay":2}"#),
+                "missing field `group`",
+            ),
             (format!("{GOOD} {{}}"), "text after the product"),
             ("not json".to_owned(), "at column 2"),
         ];
@@ -456,11 +552,46 @@ mod tests {
             r#"{"id":"P","label":"2,49€","type":"fixed_price","cents":249}"#,
             r#"{"id":"P","label":"3x2","type":"multi_buy","buy":3,"pay":2}"#,
             r#"{"id":"P","label":"2° -50%","type":"second_at_percent_off","percent":50}"#,
+            r#"{"id":"P","label":"3x2 yogurt","type":"mix_and_match","group":"yogurt","buy":3,"pay":2}"#,
+            r#"{"id":"P","label":"-10%","valid_from":"2026-03-01","valid_to":"2026-03-31","members_only":true,"type":"percent_off","percent":10}"#,
         ] {
             let p = parse_product(&with(&format!(r#""promotion":{promo}"#))).expect(promo);
             let again = parse_product(&serde_json::to_string(&p).expect("serialises")).expect("reads back");
             assert_eq!(again, p);
         }
+    }
+
+    #[test]
+    fn new_optional_fields_are_left_out_when_unset() {
+        // Products without them must serialise exactly as before they existed (snapshots, golden files).
+        let p = parse_product(&with(
+            r#""promotion":{"id":"P","label":"-10%","type":"percent_off","percent":10}"#,
+        ))
+        .expect("valid");
+        let json = serde_json::to_string(&p).expect("serialises");
+        for field in ["member_price_cents", "valid_from", "valid_to", "members_only"] {
+            assert!(!json.contains(field), "{json}");
+        }
+        let p = parse_product(&with(r#""member_price_cents":250"#)).expect("member price below the price");
+        assert_eq!(p.member_price_cents, Some(250));
+    }
+
+    #[test]
+    fn one_mix_and_match_group_is_one_offer_in_a_file() {
+        let mut v = Validator::new();
+        let yog = |sku: &str, gtin: &str, buy: u8, pay: u8| {
+            with(&format!(
+                r#""promotion":{{"id":"P","label":"x","type":"mix_and_match","group":"yogurt","buy":{buy},"pay":{pay}}}"#
+            ))
+            .replace("\"A1\"", &format!("\"{sku}\""))
+            .replace("8001234567897", gtin)
+        };
+        v.accept(1, &yog("Y1", "8001234567897", 3, 2)).expect("first");
+        v.accept(2, &yog("Y2", "8000000000002", 3, 2)).expect("same offer");
+        assert_eq!(
+            v.accept(3, &yog("Y3", "8000000000019", 4, 3)),
+            Err("promotion.group \"yogurt\": 4 for 3 here but 3 for 2 for sku \"Y1\" on line 1".into())
+        );
     }
 
     #[test]

@@ -2,14 +2,19 @@
 //! accent-folded search words ([`search`]). Storage is behind the [`CatalogStore`] trait; the sled
 //! implementation lives in [`crate::storage`] and nothing here names sled.
 //!
-//! CONTRACT: [`Product`], [`Unit`], [`Promotion`], [`PromotionKind`], [`CatalogStore`], [`ImportSummary`],
-//! [`import`].
+//! CONTRACT: [`Product`], [`Unit`], [`Promotion`], [`PromotionKind`], [`CalendarDate`], [`CatalogStore`],
+//! [`ImportSummary`], [`import`].
+//!
+//! What a promotion does to a basket is the pricing engine's ([`crate::pricing`], docs/pricing.md); this module
+//! only holds the catalog's words for it.
 //!
 //! Must never do I/O beyond reading lines from a caller-supplied reader, and never name the database.
 
 use serde::{Deserialize, Serialize};
 
 use crate::barcode::Gtin;
+
+pub use date::{CalendarDate, DateError};
 
 /// How a product is sold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -24,6 +29,9 @@ pub enum Unit {
 
 /// A promotion attached to a product.
 ///
+/// The optional fields were added after the first catalogs; each is left out of the JSON when unset, so a
+/// product without them reads and writes exactly as before.
+///
 /// Unknown fields are refused by [`PromotionKind`], not here: serde's `deny_unknown_fields` on a struct with a
 /// `flatten`ed field refuses every field of the flattened part (even `type`), so it must sit on the enum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,9 +40,28 @@ pub struct Promotion {
     pub id: String,
     /// Badge text as central wrote it, e.g. `3x2`.
     pub label: String,
+    /// First day it applies (inclusive), in the business date of the basket; `None`: no start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<CalendarDate>,
+    /// Last day it applies (inclusive); `None`: no end. Import refuses `valid_to` before `valid_from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<CalendarDate>,
+    /// Only for shoppers who identified themselves with a loyalty card.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub members_only: bool,
     /// What it does.
     #[serde(flatten)]
     pub kind: PromotionKind,
+}
+
+impl Promotion {
+    /// Whether the promotion applies on `business_date` to a shopper who is (`member`) or is not a loyalty
+    /// member. The window is inclusive at both ends.
+    pub fn is_active(&self, business_date: CalendarDate, member: bool) -> bool {
+        let started = self.valid_from.is_none_or(|from| from <= business_date);
+        let not_ended = self.valid_to.is_none_or(|to| business_date <= to);
+        started && not_ended && (member || !self.members_only)
+    }
 }
 
 /// What a promotion does.
@@ -68,6 +95,16 @@ pub enum PromotionKind {
         /// 1..=100.
         percent: u8,
     },
+    /// Mix and match: any `buy` pieces of the products whose promotion names the same `group` (with the same
+    /// `buy` and `pay`), the cheapest `buy - pay` of each set free. "Any 3 yogurts of the group, pay 2."
+    MixAndMatch {
+        /// Group id shared by the products of the offer, e.g. `yogurt-yomo`.
+        group: String,
+        /// Pieces in a set.
+        buy: u8,
+        /// Pieces paid in a set.
+        pay: u8,
+    },
 }
 
 /// A product as stored. Its serde form is also the JSON Lines import format (see [`import`]); unknown fields
@@ -93,6 +130,9 @@ pub struct Product {
     pub description: String,
     /// Price in cents (per piece, or per kg for [`Unit::Kg`]).
     pub price_cents: i64,
+    /// Price for loyalty members, same unit as `price_cents` and below it; replaces it when a card is scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_price_cents: Option<i64>,
     /// VAT rate in basis points (2200 = 22 %).
     pub vat_rate_bp: u32,
     /// Promotion, if any.
@@ -113,20 +153,20 @@ pub struct Product {
 }
 
 impl Product {
-    /// The unit price under a single-unit promotion (percent, amount, fixed price), if it lowers the price.
-    /// Multi-buy promotions do not change the unit price.
+    /// The unit price under a single-unit promotion (percent, amount, fixed price), if it lowers the price:
+    /// the promotional price on the shelf label and on the kiosk's screen, for a shopper without a loyalty
+    /// card. Computed by the pricing engine's own rule ([`crate::pricing::unit_price_after`]), so the screen
+    /// and the basket agree.
+    ///
+    /// Multi-buy and mix-and-match promotions do not change the unit price; members-only promotions are not
+    /// the shelf price. The validity window is not checked here: the kiosk has no business date; the basket
+    /// (the pricing engine) does check it.
     pub fn promo_unit_price(&self) -> Option<i64> {
         let p = self.promotion.as_ref()?;
-        let price = match p.kind {
-            PromotionKind::PercentOff { percent } => {
-                // Round half-up to the cent: the same rule the pricing engine uses.
-                let off = (self.price_cents * percent as i64 * 2 + 100) / 200;
-                self.price_cents - off
-            }
-            PromotionKind::AmountOff { cents } => self.price_cents - cents,
-            PromotionKind::FixedPrice { cents } => cents,
-            PromotionKind::MultiBuy { .. } | PromotionKind::SecondAtPercentOff { .. } => return None,
-        };
+        if p.members_only {
+            return None;
+        }
+        let price = crate::pricing::unit_price_after(self.price_cents, &p.kind)?;
         (price >= 0 && price < self.price_cents).then_some(price)
     }
 }
@@ -189,6 +229,7 @@ pub trait CatalogStore: Send + Sync {
     }
 }
 
+mod date;
 pub mod import;
 pub mod search;
 pub mod update;
