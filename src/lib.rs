@@ -3,7 +3,7 @@
 //! The library holds everything; `main.rs` only parses the command line and calls in here.
 //! Layout follows "pure core, thin edges":
 //! - pure domain, no I/O: [`barcode`], [`money`], [`catalog`] (types, import parsing, search folding),
-//!   [`pricing`] (what a basket costs),
+//!   [`pricing`] (what a basket costs), [`checkout`] (the self-checkout basket state machine),
 //!   [`kiosk`] (what the screen shows for a scan), [`ui`] (drawing onto any `DrawTarget`);
 //! - edges behind small traits: [`storage`] (the only module that names sled), [`scanner`], [`display`],
 //!   [`feedback`], [`gpio`];
@@ -15,6 +15,7 @@ pub mod bench;
 pub mod bench_sync;
 pub mod catalog;
 pub mod central;
+pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
