@@ -695,22 +695,7 @@ mod tests {
     }
 
     fn product(sku: &str, price: i64, vat_bp: u32) -> Product {
-        Product {
-            sku: sku.into(),
-            gtins: Vec::new(),
-            item_code: None,
-            name: sku.into(),
-            brand: "B".into(),
-            description: String::new(),
-            price_cents: price,
-            member_price_cents: None,
-            vat_rate_bp: vat_bp,
-            promotion: None,
-            stock: 0,
-            min_age: None,
-            unit: Unit::Piece,
-            url: None,
-        }
+        Product::for_test(sku, price, vat_bp)
     }
 
     fn promo(kind: PromotionKind) -> Option<Promotion> {

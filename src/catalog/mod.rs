@@ -171,6 +171,29 @@ impl Product {
     }
 }
 
+#[cfg(test)]
+impl Product {
+    /// A plain piece product for unit tests: name = sku, no codes, no promotion, no stock.
+    pub(crate) fn for_test(sku: &str, price_cents: i64, vat_rate_bp: u32) -> Product {
+        Product {
+            sku: sku.into(),
+            gtins: Vec::new(),
+            item_code: None,
+            name: sku.into(),
+            brand: "B".into(),
+            description: String::new(),
+            price_cents,
+            member_price_cents: None,
+            vat_rate_bp,
+            promotion: None,
+            stock: 0,
+            min_age: None,
+            unit: Unit::Piece,
+            url: None,
+        }
+    }
+}
+
 /// Storage failures, naming what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

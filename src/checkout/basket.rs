@@ -1012,22 +1012,7 @@ mod tests {
     }
 
     fn product(sku: &str, price: i64) -> Product {
-        Product {
-            sku: sku.into(),
-            gtins: Vec::new(),
-            item_code: None,
-            name: sku.into(),
-            brand: "B".into(),
-            description: String::new(),
-            price_cents: price,
-            member_price_cents: None,
-            vat_rate_bp: 2200,
-            promotion: None,
-            stock: 0,
-            min_age: None,
-            unit: Unit::Piece,
-            url: None,
-        }
+        Product::for_test(sku, price, 2200)
     }
 
     fn by_kg(sku: &str, cents_per_kg: i64) -> Product {
