@@ -342,7 +342,7 @@ struct AppendRate {
 /// `total` in all; every call returns only once its events are durable, so the rate is what group commit
 /// achieves on this disk with that many concurrent producers.
 /// What the disk gives one thread that syncs every write: the ceiling of a lone appender, and the unit in which
-/// group commit's gain is counted (this VM's fdatasync takes 110–170 µs depending on the minute).
+/// group commit's gain is counted (this VM's fdatasync takes 110–200 µs depending on the minute).
 fn bench_raw_fdatasync(path: &Path, n: u64) -> Result<f64, BenchError> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::OpenOptions::new()

@@ -273,7 +273,8 @@ fn after_a_stop_without_sync_acknowledged_events_stay_gone_and_unacknowledged_on
         match OutboxStore::open_with(dir.path(), DEVICE, &options) {
             Ok(store) => break store,
             Err(e) if Instant::now() < deadline && e.to_string().contains("could not acquire lock") => {
-                std::thread::yield_now()
+                // Poll interval, not a wait: each attempt starts sled's threads.
+                std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => panic!("the outbox reopens: {e}"),
         }

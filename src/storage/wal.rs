@@ -243,12 +243,12 @@ impl WalFile {
     }
 
     /// Calls `apply` with every whole, valid frame of `generation` from the start, in order, one frame in
-    /// memory at a time; returns where the valid frames end.
-    pub fn replay(
+    /// memory at a time; returns where the valid frames end. The first error of `apply` stops the replay.
+    pub fn replay<E: From<WalError>>(
         &self,
         generation: u64,
-        mut apply: impl FnMut(Record) -> Result<(), WalError>,
-    ) -> Result<u64, WalError> {
+        mut apply: impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<u64, E> {
         let mut offset = 0u64;
         let mut header = [0u8; HEADER];
         loop {
@@ -274,7 +274,8 @@ impl WalFile {
                         path: self.path.clone(),
                         offset,
                         reason,
-                    })
+                    }
+                    .into())
                 }
             }
             offset += HEADER as u64 + len;
@@ -308,7 +309,7 @@ mod tests {
         let end = wal
             .replay(generation, |r| {
                 records.push(r);
-                Ok(())
+                Ok::<(), WalError>(())
             })
             .expect("replay");
         (records, end)
@@ -412,7 +413,7 @@ mod tests {
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
         frame.extend_from_slice(&body);
         wal.write_at(&frame, 0).expect("write");
-        let err = wal.replay(0, |_| Ok(())).expect_err("malformed");
+        let err = wal.replay(0, |_| Ok::<(), WalError>(())).expect_err("malformed");
         assert!(err.to_string().contains("at byte 0"), "{err}");
     }
 }
