@@ -14,14 +14,10 @@ use std::time::Duration;
 use omnigate::catalog::update::{
     inflate_capped, open, ChunkAssembler, Delta, SnapshotManifest, TrustedKey, UpdateType,
 };
+use support::daemon::{publish as publish_messages, CATALOG};
 use support::{wait_until, Broker, Central};
 
 const LONG: Duration = Duration::from_secs(30);
-
-const CATALOG: &str = r#"{"sku":"PASTA-5","gtins":["8001234567897"],"name":"Spaghetti n.5","brand":"Barilla","price_cents":129,"vat_rate_bp":400,"stock":24,"unit":"piece"}
-{"sku":"CAFFE-250","gtins":["8009876543217"],"name":"Caffè Qualità Rossa 250 g","brand":"Lavazza","price_cents":399,"vat_rate_bp":2200,"stock":3,"unit":"piece"}
-{"sku":"OLIO-1L","gtins":["8002222222224"],"name":"Olio extravergine 1 l","brand":"Monini","price_cents":899,"vat_rate_bp":400,"stock":9,"unit":"piece"}
-"#;
 
 fn omnigate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_omnigate"))
@@ -257,23 +253,6 @@ impl Drop for Watch {
     }
 }
 
-fn publish_raw(port: u16, topic: &str, payload: &str, retain: bool) {
-    let mut opts = rumqttc::MqttOptions::new(format!("test-pub-{}", support::free_port()), "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(5));
-    let (client, mut connection) = rumqttc::Client::new(opts, 10);
-    client
-        .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.as_bytes().to_vec())
-        .expect("queued");
-    for ev in connection.iter() {
-        match ev {
-            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => break,
-            Ok(_) => {}
-            Err(e) => panic!("publish to {topic}: {e}"),
-        }
-    }
-    let _ = client.disconnect();
-}
-
 #[test]
 fn watch_shows_the_retained_status_and_each_event_id_once() {
     let broker = Broker::start(false);
@@ -281,7 +260,7 @@ fn watch_shows_the_retained_status_and_each_event_id_once() {
     let base = format!("omnigate/v1/stores/{store}/devices/kiosk-01");
     let status = r#"{"v":1,"state":"online","store":"IT-WATCH-1","device":"kiosk-01","software":"0.1.0","status_seq":7,"catalog":{"central_version":3,"products":224},"outbox":{"depth":0}}"#;
     // Retained before the watcher starts: the broker hands it over on subscription.
-    publish_raw(broker.port, &format!("{base}/status"), status, true);
+    publish_messages(broker.port, &[(format!("{base}/status"), status.into(), true)]);
     let watch = Watch::start(broker.port, store);
     wait_until("the retained status line", LONG, || {
         watch.json().iter().any(|j| j["type"] == "status")
@@ -300,9 +279,16 @@ fn watch_shows_the_retained_status_and_each_event_id_once() {
     let event = r#"{"seq":1,"id":"kiosk-01-1","kind":"device.started","class":"business","payload":{"software":"0.1.0","catalog_version":3}}"#;
     let marker =
         r#"{"seq":2,"id":"kiosk-01-2","kind":"kiosk.lookup","class":"telemetry","payload":{"result":"found"}}"#;
-    publish_raw(broker.port, &format!("{base}/events"), event, false);
-    publish_raw(broker.port, &format!("{base}/events"), event, false);
-    publish_raw(broker.port, &format!("{base}/events"), marker, false);
+    let events = format!("{base}/events");
+    // One connection, QoS 1: they arrive in this order, the marker last.
+    publish_messages(
+        broker.port,
+        &[
+            (events.clone(), event.into(), false),
+            (events.clone(), event.into(), false),
+            (events, marker.into(), false),
+        ],
+    );
     wait_until("the marker event", LONG, || {
         watch.json().iter().any(|j| j["event"]["id"] == "kiosk-01-2")
     });
