@@ -462,12 +462,11 @@ impl SyncTask {
             }
             "resync_catalog" => {
                 self.resync = true;
-                self.chunks.reset();
-                // Unsubscribe and subscribe again: the broker then sends the retained snapshot once more.
-                let filters = self.snapshot_filters();
-                let _ = self.p.subscriptions.send(Subscription::Remove(filters.clone()));
-                let _ = self.p.subscriptions.send(Subscription::Add(filters));
-                self.snapshot_subscribed = true;
+                // The retained snapshot is usually the version already applied, whose chunks the assembler
+                // ignores from then on: lower its floor for this once (an applied snapshot raises it again).
+                self.chunks = ChunkAssembler::new();
+                self.chunks.set_floor(self.chain.current().saturating_sub(1));
+                self.fetch_snapshot_again();
                 Ok(())
             }
             _ => Err("unknown_command"),
@@ -541,12 +540,18 @@ impl SyncTask {
     fn refetch_chunks(&mut self, version: Option<u64>) {
         if version.is_some() && self.refetched_for != version {
             self.refetched_for = version;
-            self.chunks.reset();
-            let filters = self.snapshot_filters();
-            let _ = self.p.subscriptions.send(Subscription::Remove(filters.clone()));
-            let _ = self.p.subscriptions.send(Subscription::Add(filters));
-            self.snapshot_subscribed = true;
+            self.fetch_snapshot_again();
         }
+    }
+
+    /// Forgets the chunks held and subscribes to the snapshot again: the broker then sends the retained
+    /// manifest and chunks once more.
+    fn fetch_snapshot_again(&mut self) {
+        self.chunks.reset();
+        let filters = self.snapshot_filters();
+        let _ = self.p.subscriptions.send(Subscription::Remove(filters.clone()));
+        let _ = self.p.subscriptions.send(Subscription::Add(filters));
+        self.snapshot_subscribed = true;
     }
 
     fn subscribe(&self, filters: Vec<String>) {

@@ -251,6 +251,29 @@ mod central_updates {
     }
 
     #[test]
+    fn a_resync_command_applies_central_snapshot_again_even_at_the_same_version() {
+        let (key, broker, events, kiosk) = with_central(8, "kiosk-resync");
+        let central = tempfile::tempdir().expect("central state");
+        central_publishes(broker.port, central.path(), &key, 129);
+        let applied_v1 = |events: &Central| {
+            catalog_events(events, "catalog.applied")
+                .iter()
+                .filter(|p| p["version"] == 1)
+                .count()
+        };
+        wait_until("snapshot applied", LONG, || applied_v1(&events) == 1);
+
+        let topic = format!("omnigate/v1/stores/{STORE}/devices/kiosk-resync/commands");
+        broker.wait_for_subscription("kiosk-resync", &topic);
+        let body = serde_json::json!({ "store": STORE, "device": "kiosk-resync", "command_seq": 1, "command": "resync_catalog", "args": null });
+        let resync = seal(UpdateType::Command, body.to_string().as_bytes(), &key);
+        publish(broker.port, &[(topic, resync, false)]);
+        // The retained snapshot is the version already applied: it is fetched and applied once more.
+        wait_until("snapshot applied again", LONG, || applied_v1(&events) == 2);
+        drop(kiosk);
+    }
+
+    #[test]
     fn central_locks_and_unlocks_the_kiosk_and_a_replayed_command_is_refused() {
         let (key, broker, events, mut kiosk) = with_central(7, DEVICE);
         wait_until("kiosk online", LONG, || {
