@@ -577,8 +577,8 @@ fn apply_per_product_sets(lines: &[BasketLine], ctx: &PricingContext, priced: &m
 /// the last `buy − pay` pieces of each set (its cheapest) are free. Left-over pieces (fewer than `buy`) are
 /// the cheapest and pay full price. This ranking gives the shopper the most a "cheapest free" offer can give.
 fn apply_mix_and_match(lines: &[BasketLine], ctx: &PricingContext, priced: &mut [PricedLine]) {
-    // Per pool: (unit price, line index, pieces), one entry per line.
-    type Pool<'a> = BTreeMap<(&'a str, u8, u8), Vec<(i64, usize, u32)>>;
+    // Per pool: (unit price, line index, pieces, promotion), one entry per line.
+    type Pool<'a> = BTreeMap<(&'a str, u8, u8), Vec<(i64, usize, u32, &'a Promotion)>>;
     let mut pools: Pool = BTreeMap::new();
     for (index, line) in lines.iter().enumerate() {
         let Some((n, promo)) = piece_promotion(line, ctx) else {
@@ -587,7 +587,7 @@ fn apply_mix_and_match(lines: &[BasketLine], ctx: &PricingContext, priced: &mut 
         let p = &line.product;
         if let PromotionKind::MixAndMatch { ref group, buy, pay } = promo.kind {
             if buy >= 2 && pay >= 1 && pay < buy {
-                let entry = (effective_unit(p, ctx), index, n);
+                let entry = (effective_unit(p, ctx), index, n, promo);
                 pools.entry((group.as_str(), buy, pay)).or_default().push(entry);
             }
         }
@@ -597,13 +597,10 @@ fn apply_mix_and_match(lines: &[BasketLine], ctx: &PricingContext, priced: &mut 
         // counted as cheaper.
         entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut counted = 0u64;
-        for (unit, index, n) in entries {
+        for (unit, index, n, promo) in entries {
             let free = reduced_among_first(counted + u64::from(n), buy, pay) - reduced_among_first(counted, buy, pay);
             counted += u64::from(n);
             let free = u32::try_from(free).unwrap_or(n);
-            let Some(promo) = lines[index].product.promotion.as_ref() else {
-                continue;
-            };
             let detail = PromotionDetail::MixAndMatch {
                 group: group.to_owned(),
                 buy,

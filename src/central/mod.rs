@@ -311,20 +311,18 @@ fn read_state(path: &Path, store: &str) -> Result<PublishState, CentralError> {
 }
 
 fn write_state(path: &Path, state: &PublishState) -> Result<(), CentralError> {
-    let io = |op, p: &Path| {
-        let p = p.to_owned();
-        move |source| CentralError::Io { op, path: p, source }
-    };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
-    let tmp = path.with_extension("json.tmp");
-    let mut file = File::create(&tmp).map_err(io("cannot create", &tmp))?;
+    std::fs::create_dir_all(dir).map_err(|source| CentralError::Io {
+        op: "cannot create",
+        path: dir.to_owned(),
+        source,
+    })?;
     let bytes = serde_json::to_vec(state).expect("strings and numbers always serialise");
-    file.write_all(&bytes).map_err(io("cannot write", &tmp))?;
-    file.sync_all().map_err(io("cannot fsync", &tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io("cannot rename into", path))?;
-    crate::durable::sync_dir(dir).map_err(io("cannot fsync", dir))
+    crate::durable::write_atomic(path, &bytes).map_err(|source| CentralError::Io {
+        op: "cannot write",
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Whether `store` can be a topic level and part of a file name.

@@ -740,18 +740,7 @@ impl Basket {
                 self.close();
                 vec![Effect::Persist]
             }
-            State::Scanning => {
-                let payload = self.cart.as_ref().map(Cart::value_and_count).unwrap_or(Value::Null);
-                self.close();
-                vec![
-                    Effect::Event {
-                        kind: CHECKOUT_CANCELLED,
-                        class: EventClass::Business,
-                        payload,
-                    },
-                    Effect::Persist,
-                ]
-            }
+            State::Scanning => self.close_reporting(CHECKOUT_CANCELLED),
         }
     }
 
@@ -763,16 +752,7 @@ impl Basket {
                 if self.quiet < env.abandon_after {
                     return Vec::new();
                 }
-                let payload = self.cart.as_ref().map(Cart::value_and_count).unwrap_or(Value::Null);
-                self.close();
-                vec![
-                    Effect::Event {
-                        kind: CHECKOUT_ABANDONED,
-                        class: EventClass::Business,
-                        payload,
-                    },
-                    Effect::Persist,
-                ]
+                self.close_reporting(CHECKOUT_ABANDONED)
             }
             State::Paying {
                 attempt_id,
@@ -911,6 +891,29 @@ impl Basket {
                 *cancel_requested_by = Some(staff_id);
                 vec![Effect::Persist, Effect::Message(Message::CancelAfterReconcile)]
             }
+        }
+    }
+
+    /// Closes the open basket and reports it as `kind` with its value and line count, unless it holds no line
+    /// (a loyalty card scanned on the welcome screen, or the last line removed): an empty basket is not a
+    /// cancelled or abandoned sale, and counting it would skew the abandonment figure.
+    fn close_reporting(&mut self, kind: &'static str) -> Vec<Effect> {
+        let payload = self
+            .cart
+            .as_ref()
+            .filter(|cart| !cart.lines.is_empty())
+            .map(Cart::value_and_count);
+        self.close();
+        match payload {
+            Some(payload) => vec![
+                Effect::Event {
+                    kind,
+                    class: EventClass::Business,
+                    payload,
+                },
+                Effect::Persist,
+            ],
+            None => vec![Effect::Persist],
         }
     }
 
@@ -1889,14 +1892,44 @@ mod tests {
 
     #[test]
     fn a_business_date_change_does_not_reprice_an_open_basket() {
-        let mut basket = after([scan(&product("A", 100))]);
+        // 20 % off until today (2026-03-10): the basket opened today keeps it after midnight.
+        let mut a = product("A", 100);
+        a.promotion = Some(crate::catalog::Promotion {
+            id: "PR-A".into(),
+            label: "-20%".into(),
+            valid_from: None,
+            valid_to: Some("2026-03-10".parse().expect("valid")),
+            members_only: false,
+            kind: crate::catalog::PromotionKind::PercentOff { percent: 20 },
+        });
+        let mut basket = after([scan(&a)]);
         let tomorrow = Env {
             business_date: "2026-03-11".parse().expect("valid"),
             ..env()
         };
-        basket.handle(scan(&product("A", 100)), &tomorrow);
+        basket.handle(scan(&a), &tomorrow);
         let cart = basket.cart().expect("open");
         assert_eq!(cart.business_date, env().business_date);
+        assert_eq!(
+            basket.totals().total_cents,
+            160,
+            "2 × (100 − 20), the promotion of the day it opened"
+        );
+    }
+
+    #[test]
+    fn an_empty_basket_closes_without_counting_as_abandoned_or_cancelled() {
+        let mut basket = Basket::new("till-1");
+        basket.handle(Input::LoyaltyCard { id: "CARD-1".into() }, &env());
+        assert!(basket.cart().is_some(), "the card opened a basket");
+        let effects = basket.handle(
+            Input::Tick {
+                elapsed: env().abandon_after,
+            },
+            &env(),
+        );
+        assert_eq!(effects, vec![Effect::Persist]);
+        assert_eq!(basket.state(), &State::Idle);
     }
 
     fn any_input() -> impl Strategy<Value = Input> {
