@@ -1865,8 +1865,13 @@ mod tests {
             let text = serde_json::to_string(&basket).expect("a basket serialises");
             let back: Basket = serde_json::from_str(&text).expect("and deserialises");
             assert_eq!(back, basket);
-            assert_eq!(back.totals(), basket.totals());
-            assert_eq!(back.priced(), basket.priced());
+            // The stored totals (what sale.completed reports) agree with a fresh pricing (what the receipt shows).
+            if let Some(priced) = back.priced() {
+                assert_eq!(
+                    back.totals().total_cents,
+                    priced.expect("an open basket prices").total_cents
+                );
+            }
         }
     }
 
