@@ -343,22 +343,52 @@ struct StatusParts {
     now: Arc<Notify>,
 }
 
+/// How long acknowledgements may wait to be reflected in the fleet status: one status per burst of sends, not
+/// one per event.
+const ACK_STATUS_DELAY: Duration = Duration::from_secs(1);
+
 /// Builds the status document at the configured interval and whenever the link or the hardware changes (the
 /// queue figures, including whether sales are blocked, are current in each); the link publishes it retained.
 async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(p.interval);
     let mut seq = 0u64;
     let mut last_blocked = None;
+    // The link's state also carries the last acked seq, which changes with every event sent (every scan sends
+    // one): a change of the connection itself gives a new status at once, acks at most one per
+    // ACK_STATUS_DELAY, after the burst (so the queue figures are current soon after a drain) — except while
+    // sales are blocked on a full outbox, when each ack may be the one that lets the kiosk sell again.
+    let connection = |s: &LinkState| (s.connected, s.connections, s.last_error.clone());
+    let mut last_connection = connection(&p.link.borrow());
+    let mut ack_refresh: Option<tokio::time::Instant> = None;
     loop {
+        let refresh_due = async {
+            match ack_refresh {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
             _ = p.health.changed() => {}
             _ = p.now.notified() => {}
-            r = p.link.changed() => if r.is_err() { return },
+            _ = refresh_due => {}
+            r = p.link.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let now = connection(&p.link.borrow_and_update());
+                if now == last_connection && last_blocked != Some(true) {
+                    ack_refresh.get_or_insert_with(|| tokio::time::Instant::now() + ACK_STATUS_DELAY);
+                    continue;
+                }
+                last_connection = now;
+            }
             r = p.central_version.changed() => if r.is_err() { return },
             r = p.lock.changed() => if r.is_err() { return },
         }
+        // This status covers every ack so far.
+        ack_refresh = None;
         let sink = p.sink.clone();
         let Ok(doc) = tokio::task::spawn_blocking({
             let (health, state_dir) = (p.health.clone(), p.state_dir.clone());
