@@ -60,7 +60,7 @@ pub enum BenchError {
     },
 }
 
-fn setup<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BenchError {
+pub(crate) fn setup<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BenchError {
     move |e| BenchError::Setup {
         what,
         reason: e.to_string(),

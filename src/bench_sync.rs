@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::{BenchError, Mosquitto};
+use crate::bench::{setup, BenchError, Mosquitto};
 use crate::catalog::update::SigningKey;
 use crate::mqtt::oneshot::{BrokerParams, ToolOptions};
 
@@ -44,21 +44,14 @@ impl Drop for Reaped {
     }
 }
 
-fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BenchError {
-    move |e| BenchError::Setup {
-        what,
-        reason: e.to_string(),
-    }
-}
-
 /// Runs both sync benchmarks with a catalog of `products` and `changes` price changes.
 pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, BenchError> {
-    std::fs::create_dir_all(dir).map_err(err("scratch dir"))?;
+    std::fs::create_dir_all(dir).map_err(setup("scratch dir"))?;
     let broker = Mosquitto::start(&dir.join("broker"), false, "message_size_limit 0\n")?;
     let port = broker.port;
     let key = SigningKey::from_seed(&[42; 32]);
     let state = dir.join("kiosk");
-    std::fs::create_dir_all(&state).map_err(err("state dir"))?;
+    std::fs::create_dir_all(&state).map_err(setup("state dir"))?;
     let cfg = dir.join("kiosk.toml");
     std::fs::write(
         &cfg,
@@ -73,20 +66,24 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
             key = key.public_base64()
         ),
     )
-    .map_err(err("kiosk config"))?;
+    .map_err(setup("kiosk config"))?;
     let (mut daemon, pid) = spawn_daemon(dir, &cfg)?;
-    let mut stdin = daemon.0.stdin.take().ok_or_else(|| err("daemon stdin")("not piped"))?;
+    let mut stdin = daemon
+        .0
+        .stdin
+        .take()
+        .ok_or_else(|| setup("daemon stdin")("not piped"))?;
 
     // Central: the whole catalog as a snapshot.
     let catalog = dir.join("catalog.jsonl");
-    crate::bench::write_synthetic_catalog(&catalog, products).map_err(err("catalog"))?;
+    crate::bench::write_synthetic_catalog(&catalog, products).map_err(setup("catalog"))?;
     let central_state = dir.join("central");
     // One worker, so the events subscription below keeps receiving between the publishes.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(err("runtime"))?;
+        .map_err(setup("runtime"))?;
     let local = |client_id: &str| {
         ToolOptions::from_params(&BrokerParams {
             host: "127.0.0.1".into(),
@@ -94,13 +91,15 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
             client_id: client_id.into(),
             ..BrokerParams::default()
         })
-        .map_err(err("broker options"))
+        .map_err(setup("broker options"))
     };
     let options = local("bench-central")?;
     let watch_options = local("bench-events")?;
     let mut events = rt.block_on(async {
-        let mut rx =
-            crate::mqtt::oneshot::subscribe(watch_options, vec!["omnigate/v1/stores/+/devices/+/events".into()]);
+        let mut rx = crate::mqtt::oneshot::subscribe(
+            watch_options,
+            vec![format!("{}/stores/+/devices/+/events", crate::mqtt::topics::ROOT)],
+        );
         // Subscribed before anything is published.
         while let Some(w) = rx.recv().await {
             if matches!(w, crate::mqtt::oneshot::Watched::Connected) {
@@ -111,7 +110,7 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
     });
     let t = Instant::now();
     let plan = crate::central::plan_publish("BENCH-1", &catalog, &central_state, &key, 192 * 1024, false)
-        .map_err(err("plan"))?;
+        .map_err(setup("plan"))?;
     let plan_time = t.elapsed();
     let t = Instant::now();
     rt.block_on(crate::mqtt::oneshot::publish_all(
@@ -119,8 +118,8 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
         &plan.messages,
         &mut |_, _| {},
     ))
-    .map_err(err("publish"))?;
-    plan.commit(&central_state).map_err(err("commit"))?;
+    .map_err(setup("publish"))?;
+    plan.commit(&central_state).map_err(setup("commit"))?;
     wait_for_version(&state, 1, Duration::from_secs(120))?;
     let publish_and_apply = t.elapsed();
     let apply_peak_rss_kb = rt.block_on(async {
@@ -143,11 +142,11 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
     let gtin = crate::bench::synthetic_gtin(products / 2);
     let screen = dir.join("frames").join("screen.png");
     let before = screen_id(&screen);
-    writeln!(stdin, "{}", gtin.display_form()).map_err(err("scan"))?;
+    writeln!(stdin, "{}", gtin.display_form()).map_err(setup("scan"))?;
     wait_for_new_screen(&screen, before, Duration::from_secs(10))?;
     let mut samples = Vec::with_capacity(changes);
     let sku = format!("\"sku\":\"SKU{:07}\"", products / 2);
-    let text = std::fs::read_to_string(&catalog).map_err(err("catalog"))?;
+    let text = std::fs::read_to_string(&catalog).map_err(setup("catalog"))?;
     for round in 0..changes {
         // Only the one product's price changes: its line gets a new price each round.
         let changed: String = text
@@ -165,9 +164,9 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
                 acc
             });
         let file = dir.join("changed.jsonl");
-        std::fs::write(&file, changed).map_err(err("changed catalog"))?;
+        std::fs::write(&file, changed).map_err(setup("changed catalog"))?;
         let plan = crate::central::plan_publish("BENCH-1", &file, &central_state, &key, 192 * 1024, false)
-            .map_err(err("plan"))?;
+            .map_err(setup("plan"))?;
         let before = screen_id(&screen);
         let t = Instant::now();
         rt.block_on(crate::mqtt::oneshot::publish_all(
@@ -175,10 +174,10 @@ pub fn run(dir: &Path, products: u64, changes: usize) -> Result<SyncFigures, Ben
             &plan.messages,
             &mut |_, _| {},
         ))
-        .map_err(err("publish"))?;
+        .map_err(setup("publish"))?;
         wait_for_new_screen(&screen, before, Duration::from_secs(10))?;
         samples.push(t.elapsed());
-        plan.commit(&central_state).map_err(err("commit"))?;
+        plan.commit(&central_state).map_err(setup("commit"))?;
     }
     let rss = crate::status::peak_rss_kb_of(&pid.to_string());
     drop(stdin);
@@ -207,10 +206,10 @@ fn with_price(line: &str, cents: i64) -> String {
 
 fn spawn_daemon(dir: &Path, cfg: &Path) -> Result<(Reaped, u32), BenchError> {
     let sock_path = dir.join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).map_err(err("notify socket"))?;
+    let sock = UnixDatagram::bind(&sock_path).map_err(setup("notify socket"))?;
     sock.set_read_timeout(Some(Duration::from_secs(60)))
-        .map_err(err("notify socket"))?;
-    let exe = std::env::current_exe().map_err(err("own binary"))?;
+        .map_err(setup("notify socket"))?;
+    let exe = std::env::current_exe().map_err(setup("own binary"))?;
     let child = Command::new(exe)
         .args(["run", "--config"])
         .arg(cfg)
@@ -220,12 +219,12 @@ fn spawn_daemon(dir: &Path, cfg: &Path) -> Result<(Reaped, u32), BenchError> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(err("start the daemon"))?;
+        .map_err(setup("start the daemon"))?;
     let pid = child.id();
     let child = Reaped(child);
     let mut buf = [0u8; 256];
     loop {
-        let n = sock.recv(&mut buf).map_err(err("waiting for READY=1"))?;
+        let n = sock.recv(&mut buf).map_err(setup("waiting for READY=1"))?;
         if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") {
             return Ok((child, pid));
         }
@@ -246,7 +245,7 @@ fn wait_for_version(state_dir: &Path, version: u64, within: Duration) -> Result<
             }
         }
         if Instant::now() > deadline {
-            return Err(err("sync")(format!(
+            return Err(setup("sync")(format!(
                 "central version {version} not applied within {within:?}"
             )));
         }
@@ -263,7 +262,10 @@ fn wait_for_new_screen(path: &Path, before: Option<(u64, i64)>, within: Duration
     let deadline = Instant::now() + within;
     while screen_id(path) == before {
         if Instant::now() > deadline {
-            return Err(err("sync")(format!("{} not redrawn within {within:?}", path.display())));
+            return Err(setup("sync")(format!(
+                "{} not redrawn within {within:?}",
+                path.display()
+            )));
         }
         std::thread::sleep(Duration::from_micros(500));
     }

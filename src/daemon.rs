@@ -110,7 +110,7 @@ pub async fn run_with(
         r = setup => r.map_err(|e| DaemonError::Setup(e.to_string()))??,
     };
     release_freed_memory();
-    let catalog = FollowedSnapshot::new(snapshot_path, snapshot);
+    let catalog = FollowedSnapshot::new(snapshot_path.clone(), snapshot);
     let rules = Rules::from_config(&cfg.barcode)?;
     let panel = display::open(&cfg.display, cfg.device.language)?;
     let outbox = Arc::new(outbox);
@@ -213,6 +213,7 @@ pub async fn run_with(
             store: cfg.device.store_id.clone(),
             device: cfg.device.device_id.clone(),
             state_dir: cfg.device.state_dir.clone(),
+            snapshot_path,
             interval: Duration::from_secs(cfg.mqtt.as_ref().map(|m| m.status_interval_s).unwrap_or(60)),
             sink: sink.clone(),
             health: health.clone(),
@@ -331,6 +332,8 @@ struct StatusParts {
     store: String,
     device: String,
     state_dir: PathBuf,
+    /// The catalog snapshot file, whose age the status reports.
+    snapshot_path: PathBuf,
     interval: Duration,
     sink: Arc<EventSink>,
     health: Arc<Health>,
@@ -391,7 +394,7 @@ async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
         ack_refresh = None;
         let sink = p.sink.clone();
         let Ok(doc) = tokio::task::spawn_blocking({
-            let (health, state_dir) = (p.health.clone(), p.state_dir.clone());
+            let (health, state_dir, snapshot_path) = (p.health.clone(), p.state_dir.clone(), p.snapshot_path.clone());
             let (store, device) = (p.store.clone(), p.device.clone());
             let uptime_s = p.started.elapsed().as_secs();
             let last_acked = p.link.borrow().last_acked;
@@ -400,7 +403,17 @@ async fn publish_status(mut p: StatusParts, cancel: CancellationToken) {
             seq += 1;
             let seq = seq;
             move || {
-                let mut doc = build_status(&sink, &health, &state_dir, store, device, seq, uptime_s, last_acked);
+                let mut doc = build_status(
+                    &sink,
+                    &health,
+                    &state_dir,
+                    &snapshot_path,
+                    store,
+                    device,
+                    seq,
+                    uptime_s,
+                    last_acked,
+                );
                 doc.catalog.central_version = central_version;
                 doc.locked = locked;
                 doc
@@ -436,6 +449,7 @@ fn build_status(
     sink: &EventSink,
     health: &Health,
     state_dir: &Path,
+    snapshot_path: &Path,
     store: String,
     device: String,
     status_seq: u64,
@@ -457,7 +471,7 @@ fn build_status(
             (0, None, outbox.bytes(), None)
         }
     };
-    let catalog_age = std::fs::metadata(state_dir.join("catalog").join("catalog.snap"))
+    let catalog_age = std::fs::metadata(snapshot_path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
