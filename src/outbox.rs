@@ -67,7 +67,7 @@ pub struct OutboxFull {
 pub enum Admission {
     /// Append it.
     Accept,
-    /// Telemetry over its share of the budget: do not append; it has been counted in `dropped_telemetry`.
+    /// Telemetry over its share of the budget: do not append (the caller counts it as dropped).
     DropTelemetry,
 }
 
@@ -104,11 +104,10 @@ pub struct OutboxStatus {
     pub bytes: u64,
     /// The highest sequence central has acknowledged since start.
     pub last_acked: Option<u64>,
-    /// Telemetry events dropped for lack of room since start.
-    pub dropped_telemetry: u64,
 }
 
-/// Pending → in flight → acknowledged, plus the budget. Methods change state only; the caller does the I/O.
+/// Pending → in flight → acknowledged. Methods change state only; the caller does the I/O. (The disk budget is
+/// [`admit`], checked by the appender against the bytes on disk, not here.)
 #[derive(Debug, Clone)]
 pub struct Outbox {
     /// Every unacknowledged event: seq → encoded size in bytes.
@@ -124,16 +123,13 @@ pub struct Outbox {
     /// The highest seq ever pushed: the caller loads events from disk in seq order, a window at a time.
     loaded_through: u64,
     max_in_flight: usize,
-    budget: u64,
     used: u64,
     last_acked: Option<u64>,
-    dropped_telemetry: u64,
 }
 
 impl Outbox {
-    /// An empty outbox with at most `max_in_flight` (at least 1) unacknowledged publishes and a disk budget
-    /// of `budget_bytes`.
-    pub fn new(max_in_flight: usize, budget_bytes: u64) -> Outbox {
+    /// An empty outbox with at most `max_in_flight` (at least 1) unacknowledged publishes.
+    pub fn new(max_in_flight: usize) -> Outbox {
         Outbox {
             unacked: BTreeMap::new(),
             pending: BTreeSet::new(),
@@ -142,24 +138,9 @@ impl Outbox {
             requested: VecDeque::new(),
             loaded_through: 0,
             max_in_flight: max_in_flight.max(1),
-            budget: budget_bytes,
             used: 0,
             last_acked: None,
-            dropped_telemetry: 0,
         }
-    }
-
-    /// Whether an event of `class` encoding to `size` bytes may be appended now.
-    ///
-    /// Money and business events are admitted while they fit in the budget, else `Err(OutboxFull)`: they are
-    /// never dropped, the caller refuses the sale instead. Telemetry is admitted only while it leaves a quarter
-    /// of the budget free; otherwise it is dropped and counted.
-    pub fn admit(&mut self, class: EventClass, size: u64) -> Result<Admission, OutboxFull> {
-        let admission = admit(class, size, self.used, self.budget)?;
-        if admission == Admission::DropTelemetry {
-            self.dropped_telemetry += 1;
-        }
-        Ok(admission)
     }
 
     /// A durably appended (or, at start, reloaded) event of `size` bytes: pending from now on. A seq already
@@ -249,14 +230,13 @@ impl Outbox {
         self.used
     }
 
-    /// Depth, oldest unacknowledged seq, bytes, last acknowledged seq, dropped telemetry.
+    /// Depth, oldest unacknowledged seq, bytes, last acknowledged seq.
     pub fn status(&self) -> OutboxStatus {
         OutboxStatus {
             depth: self.unacked.len() as u64,
             oldest_unacked: self.unacked.keys().next().copied(),
             bytes: self.used,
             last_acked: self.last_acked,
-            dropped_telemetry: self.dropped_telemetry,
         }
     }
 }
@@ -277,7 +257,7 @@ mod tests {
     }
 
     fn with_events(window: usize, seqs: &[u64]) -> Outbox {
-        let mut outbox = Outbox::new(window, 1_000_000);
+        let mut outbox = Outbox::new(window);
         for &seq in seqs {
             outbox.push(seq, 10);
         }
@@ -404,19 +384,9 @@ mod tests {
             (Business, 99, 1, Ok(Admission::Accept)),
         ];
         for &(class, used, size, expected) in cases {
-            let mut outbox = Outbox::new(1, 100);
-            if used > 0 {
-                outbox.push(1, used);
-            }
             assert_eq!(
-                outbox.admit(class, size),
+                admit(class, size, used, 100),
                 expected,
-                "{class:?} of {size} with {used} used"
-            );
-            let dropped = u64::from(expected == Ok(Admission::DropTelemetry));
-            assert_eq!(
-                outbox.status().dropped_telemetry,
-                dropped,
                 "{class:?} of {size} with {used} used"
             );
         }
@@ -424,14 +394,17 @@ mod tests {
 
     #[test]
     fn an_acknowledged_event_gives_its_bytes_back_to_the_budget() {
-        let mut outbox = Outbox::new(1, 100);
+        let mut outbox = Outbox::new(1);
         outbox.push(1, 60);
         outbox.push(2, 40);
-        assert!(outbox.admit(EventClass::Money, 1).is_err());
+        assert!(admit(EventClass::Money, 1, outbox.used_bytes(), 100).is_err());
         assert!(outbox.on_published(1, 5));
         assert_eq!(outbox.on_puback(5), Some(1));
         assert_eq!(outbox.used_bytes(), 40);
-        assert_eq!(outbox.admit(EventClass::Money, 60), Ok(Admission::Accept));
+        assert_eq!(
+            admit(EventClass::Money, 60, outbox.used_bytes(), 100),
+            Ok(Admission::Accept)
+        );
     }
 
     #[test]

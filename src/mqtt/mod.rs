@@ -358,7 +358,7 @@ impl Drain {
     fn new(store: Arc<OutboxStore>, max_in_flight: u16) -> Drain {
         Drain {
             // The budget is enforced by the appenders against the bytes on disk; this copy only orders sends.
-            outbox: Outbox::new(usize::from(max_in_flight), u64::MAX),
+            outbox: Outbox::new(usize::from(max_in_flight)),
             bytes: HashMap::new(),
             store,
             last_acked: None,
