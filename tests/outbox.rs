@@ -263,22 +263,12 @@ fn after_a_stop_without_sync_acknowledged_events_stay_gone_and_unacknowledged_on
     // No sync: what the log and sled hold is what a crash of the process would leave.
     drop(store);
 
-    // sled's I/O threads may still hold its file lock for a moment after the drop: poll, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Reopened at once: the store waits out sled's lingering file lock itself.
     let options = OutboxOptions {
         cache_bytes: CACHE,
         wal_bytes: SMALL_WAL,
     };
-    let store = loop {
-        match OutboxStore::open_with(dir.path(), DEVICE, &options) {
-            Ok(store) => break store,
-            Err(e) if Instant::now() < deadline && e.to_string().contains("could not acquire lock") => {
-                // Poll interval, not a wait: each attempt starts sled's threads.
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(e) => panic!("the outbox reopens: {e}"),
-        }
-    };
+    let store = OutboxStore::open_with(dir.path(), DEVICE, &options).expect("the outbox reopens");
     let stored: BTreeSet<u64> = stored_seqs(&store).into_iter().collect();
     let missing: Vec<&u64> = unacked.difference(&stored).collect();
     assert!(missing.is_empty(), "unacknowledged events lost: {missing:?}");

@@ -336,12 +336,42 @@ pub(crate) enum SledOpenFailure {
 /// Opens a sled database at `path` with an explicit cache (sled's default of 1 GiB would take a Pi's memory),
 /// turning a recovery panic into an error so the caller can move the damaged directory aside instead of
 /// crash-looping.
+///
+/// sled 0.34 releases its file lock from a background thread some moments after the last handle is dropped
+/// (sled issues 1234, 1289), so reopening a database this process just closed can fail with "could not acquire
+/// lock". That failure is retried for up to [`LOCK_RELEASE_WAIT`]; a database another process keeps open
+/// still fails, after that wait.
 pub(crate) fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, SledOpenFailure> {
     let config = sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
         .mode(sled::Mode::LowSpace);
-    match catch_unwind(AssertUnwindSafe(|| config.open())) {
+    let deadline = std::time::Instant::now() + LOCK_RELEASE_WAIT;
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| config.open())) {
+            Ok(Err(e)) if is_lock_held(&e) && std::time::Instant::now() < deadline => {
+                // A back-off between attempts, not a wait for a known event: sled gives no signal when its
+                // flusher thread lets go of the lock.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            outcome => return sled_outcome(outcome),
+        }
+    }
+}
+
+/// How long [`open_sled`] keeps retrying a lock that sled may still be releasing.
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether sled refused to open because the directory's lock is held (here by a closing handle, or by
+/// another process). sled wraps the `flock` error in a message, so the words are all there is to go by.
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+fn sled_outcome(outcome: std::thread::Result<sled::Result<sled::Db>>) -> Result<sled::Db, SledOpenFailure> {
+    match outcome {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(SledOpenFailure::Error(e)),
         Err(panic) => Err(SledOpenFailure::Panicked(
@@ -1196,6 +1226,29 @@ mod tests {
             .insert("pending", serde_json::to_vec(pending).expect("serialises"))
             .expect("write pending");
         store.sync().expect("sync");
+    }
+
+    #[test]
+    fn a_catalog_closed_and_reopened_at_once_opens_every_time_with_its_products() {
+        // sled lets go of its file lock from a background thread after the drop; a restart of the daemon's
+        // storage (or a test) reopening at once must not fail on it.
+        let dir = tempfile::tempdir().expect("temp dir");
+        import_text(&Storage::open(dir.path(), 1 << 20).expect("opens"), A);
+        for round in 0..20 {
+            let store = Storage::open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(store.by_sku("A").expect("read").map(|p| p.price_cents), Some(399));
+        }
+    }
+
+    #[test]
+    fn a_catalog_another_holder_keeps_open_is_refused_with_the_lock_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _held = Storage::open(dir.path(), 1 << 20).expect("opens");
+        let Err(refused) = Storage::open(dir.path(), 1 << 20) else {
+            panic!("a second holder is refused")
+        };
+        assert!(matches!(refused, StorageError::Open { .. }), "{refused:?}");
+        assert!(refused.to_string().contains("could not acquire lock"), "{refused}");
     }
 
     #[test]
