@@ -206,6 +206,38 @@ fn one_oversized_event_refuses_the_whole_batch_without_using_a_seq() {
 }
 
 #[test]
+fn a_state_is_back_after_a_restart_with_its_events_and_an_oversized_one_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = open_small_wal(dir.path());
+        assert_eq!(
+            store.state("basket").expect("read"),
+            None,
+            "a new outbox holds no basket"
+        );
+        sale(&store, 100);
+        let none = store
+            .append_with_state(Vec::new(), Some(("basket", b"two lines".to_vec())))
+            .expect("a state alone is recorded");
+        assert!(none.is_empty(), "a state alone takes no seq");
+        let sold = store
+            .append_with_state(sales([250]), Some(("basket", b"sold".to_vec())))
+            .expect("the sale and its basket are recorded");
+        assert_eq!(sold[0].seq, 2, "the state alone used no seq: no gap for central");
+        let huge = vec![b'x'; omnigate::storage::outbox_store::MAX_STATE_BYTES + 1];
+        let refused = store
+            .append_with_state(sales([999]), Some(("basket", huge)))
+            .expect_err("an oversized state is refused");
+        assert!(refused.to_string().contains("basket"), "{refused}");
+        // No sync: what the log holds is what a crash would leave.
+    }
+    let store = open_small_wal(dir.path());
+    assert_eq!(store.state("basket").expect("read").as_deref(), Some(&b"sold"[..]));
+    assert_eq!(stored_seqs(&store), vec![1, 2], "the refused sale left nothing behind");
+    assert_eq!(sale(&store, 1).seq, 3);
+}
+
+#[test]
 fn concurrent_appends_are_all_confirmed_without_duplicate_or_gap() {
     const THREADS: u64 = 8;
     const EACH: u64 = 100;
@@ -303,9 +335,10 @@ fn crash_child_appends_until_killed() {
                 // The uplink only ever sends (and so only gets acks for) durable events. Every third is acked,
                 // so most confirmed events are still unacknowledged at the kill and must survive it.
                 let durable = acker.pending_encoded(from, 64).expect("read the outbox");
-                for (seq, _) in &durable {
+                for (seq, bytes) in &durable {
                     from = seq + 1;
-                    if seq % 3 != 0 {
+                    // The basket's events stay, so the parent can match them with the basket state.
+                    if seq % 3 != 0 || !String::from_utf8_lossy(bytes).contains(r#""kind":"sale""#) {
                         continue;
                     }
                     // Said before it is done: a kill between the two must not make a deleted event look lost.
@@ -316,6 +349,29 @@ fn crash_child_appends_until_killed() {
                     acker.ack(*seq).expect("ack");
                 }
                 std::thread::yield_now();
+            }
+        });
+        // A basket: each step writes its state and one event in one frame, so after a crash the state and the
+        // events must agree (the events of steps 1..=n exist exactly when the state says n).
+        let basket = &store;
+        s.spawn(move || {
+            let mut n = basket_step(basket);
+            for _ in 0..200_000u64 {
+                n += 1;
+                basket
+                    .append_with_state(
+                        vec![NewEvent {
+                            kind: "basket.step".into(),
+                            class: EventClass::Business,
+                            payload: json!({ "n": n }),
+                            recorded_at_ms: None,
+                        }],
+                        Some(("basket", json!({ "n": n }).to_string().into_bytes())),
+                    )
+                    .expect("the basket step is recorded");
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "basket {n}").expect("stdout");
+                out.flush().expect("stdout");
             }
         });
         for t in 0..4 {
@@ -346,6 +402,19 @@ fn crash_child_appends_until_killed() {
 enum ChildSaid {
     Confirmed(u64),
     Acked(u64),
+    Basket(u64),
+}
+
+/// The basket step the state says (0 before the first).
+fn basket_step(store: &OutboxStore) -> u64 {
+    store
+        .state("basket")
+        .expect("read the basket state")
+        .map(|bytes| {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("the state is JSON");
+            v["n"].as_u64().expect("n")
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -355,6 +424,7 @@ fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
     // next child goes on from there.
     let mut confirmed = BTreeSet::new();
     let mut acked = BTreeSet::new();
+    let mut basket_confirmed = 0u64;
     for round in 0..3 {
         // A different kill point on every run (from before the first checkpoint to several log passes in);
         // wall-clock only seeds it.
@@ -384,6 +454,7 @@ fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
                 let said = match (line.ends_with('\n'), words.as_slice()) {
                     (true, [.., "confirmed", n]) => n.parse().ok().map(ChildSaid::Confirmed),
                     (true, [.., "acking", n]) => n.parse().ok().map(ChildSaid::Acked),
+                    (true, [.., "basket", n]) => n.parse().ok().map(ChildSaid::Basket),
                     _ => None,
                 };
                 if let Some(said) = said {
@@ -400,6 +471,7 @@ fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
             ChildSaid::Acked(seq) => {
                 acked.insert(seq);
             }
+            ChildSaid::Basket(n) => basket_confirmed = basket_confirmed.max(n),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = 0usize;
@@ -426,6 +498,23 @@ fn a_crash_never_loses_a_confirmed_event_nor_reuses_its_seq() {
         }
 
         let store = open_small_wal(dir.path());
+        let step = basket_step(&store);
+        assert!(
+            step >= basket_confirmed,
+            "round {round}: the basket went back from confirmed step {basket_confirmed} to {step}"
+        );
+        let steps: Vec<u64> = store
+            .pending(0, usize::MAX)
+            .expect("read the outbox")
+            .iter()
+            .filter(|e| e.kind == "basket.step")
+            .filter_map(|e| e.payload["n"].as_u64())
+            .collect();
+        assert_eq!(
+            steps,
+            (1..=step).collect::<Vec<u64>>(),
+            "round {round}: the basket's events disagree with its state"
+        );
         let stored: BTreeSet<u64> = stored_seqs(&store).into_iter().collect();
         let kept = confirmed.difference(&acked).count();
         assert!(

@@ -8,7 +8,10 @@
 //! small) holding a sled database and `wal`, the write-ahead log ([`super::wal`]). sled's default tree holds:
 //! - `e<seq u64 big-endian>` → the [`Event`] as JSON (big-endian keys iterate in seq order),
 //! - `next_seq` → the next sequence number to hand out as of the last checkpoint (u64 big-endian),
-//! - `wal_generation` → the generation of the log's current pass (u64 big-endian; absent = 0).
+//! - `wal_generation` → the generation of the log's current pass (u64 big-endian; absent = 0);
+//!
+//! and the tree `states`: a name → its value, written by [`OutboxStore::append_with_state`] in the same log
+//! frame as the events that go with it (the self-checkout's basket and its sale event: both or neither).
 //!
 //! # Durable means fdatasynced, and the log is what is synced
 //! An append inserts its events into sled (in memory until sled writes them back) *and* queues them as one
@@ -40,9 +43,10 @@
 //! [`OutboxStore::sync`] (at shutdown) and at open, the leader checkpoints instead: under the lock it writes
 //! `next_seq` and `wal_generation` = current + 1 to sled (after every event and ack written so far), then sled `flush` and
 //! `fdatasync` of `<dir>/db`. In sled 0.34 that file holds the whole log (every segment); the only other data
-//! files are `blobs/<lsn>` for values larger than a quarter of a segment (128 KiB by default), which events
-//! never are ([`MAX_EVENT_BYTES`] is refused before anything is written); the snapshot files only speed up
-//! recovery and are rebuilt from the log. Then the log starts again at offset 0 with the new generation: the
+//! files are `blobs/<lsn>` for pages larger than a quarter of a segment (128 KiB by default), which events and
+//! states are kept well below ([`MAX_EVENT_BYTES`], [`MAX_STATE_BYTES`], refused before anything is written)
+//! and which a checkpoint fdatasyncs anyway should a page of several large ones cross it; the snapshot files
+//! only speed up recovery and are rebuilt from the log. Then the log starts again at offset 0 with the new generation: the
 //! frames of the old pass are stale (another generation) and never replayed. Directory entries and the rest of
 //! the tree are synced whole ([`crate::durable::sync_tree`]) at open and on [`OutboxStore::sync`].
 //!
@@ -93,13 +97,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::wal::{encode, Record, WalError, WalFile};
+use super::wal::{encode, Record, StateWrite, WalError, WalFile};
 use super::{open_sled, SledOpenFailure};
 use crate::outbox::{event_id, Event, EventClass};
 
 /// The largest encoded event accepted: far below sled's blob threshold (so the event lives in the `db` file
 /// that each commit fsyncs) and above any sane MQTT payload.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// The largest state accepted by [`OutboxStore::append_with_state`]: below sled's blob threshold (a quarter of
+/// its 512 KiB segment) with room for the key, for the same reason as [`MAX_EVENT_BYTES`]. A basket of ~150
+/// lines fits.
+pub const MAX_STATE_BYTES: usize = 112 * 1024;
 
 /// The log file sled 0.34 writes all inline values to (see the module docs).
 const LOG_FILE: &str = "db";
@@ -126,6 +135,10 @@ pub const ACKS_PER_SYNC: usize = 1024;
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 const WAL_GENERATION_KEY: &[u8] = b"wal_generation";
 const EVENT_PREFIX: u8 = b'e';
+/// The sled tree of named states.
+const STATES_TREE: &str = "states";
+/// Where sled 0.34 writes a page too large for its log (see `OutboxStore::checkpoint_sled`).
+const BLOBS_DIR: &str = "blobs";
 
 /// An outbox storage failure, naming the directory or the operation.
 #[derive(Debug, thiserror::Error)]
@@ -166,13 +179,13 @@ pub enum OutboxStoreError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The commit that should have made this event durable failed (in another appender's thread).
-    #[error("outbox database {dir}: making event {seq} durable failed: {reason}")]
+    /// The commit that should have made this append durable failed (in another appender's thread).
+    #[error("outbox database {dir}: making {what} durable failed: {reason}")]
     Commit {
         /// Database directory.
         dir: PathBuf,
-        /// The event whose append is not confirmed.
-        seq: u64,
+        /// What was not confirmed: "event <seq>…" or "state <key>".
+        what: String,
         /// What the failing commit said.
         reason: String,
     },
@@ -189,6 +202,14 @@ pub enum OutboxStoreError {
     /// The write-ahead log cannot be written, synced or read back.
     #[error(transparent)]
     Wal(#[from] WalError),
+    /// The state is larger than [`MAX_STATE_BYTES`]; nothing was written.
+    #[error("outbox state {key:?} is {size} bytes, the limit is {MAX_STATE_BYTES}")]
+    StateTooLarge {
+        /// The state's key.
+        key: String,
+        /// Its size.
+        size: usize,
+    },
     /// The event is larger than [`MAX_EVENT_BYTES`] once encoded; nothing was written.
     #[error("outbox event {kind:?} is {size} bytes encoded, the limit is {MAX_EVENT_BYTES}")]
     TooLarge {
@@ -237,22 +258,28 @@ pub struct NewEvent {
 }
 
 /// Shared by appenders, under one mutex.
+///
+/// Durability is tracked by *ticket*: every append (events, a state, or both) takes the next ticket under the
+/// lock, in the order its frame is queued, so "ticket t is durable" means its frame and all before it are.
+/// Seqs cannot serve: a state alone takes no seq.
 #[derive(Debug)]
 struct Commit {
     next_seq: u64,
-    /// Every seq up to this one is written to sled (batches are applied under the lock, in seq order).
+    /// Every ticket up to this one is written to sled (appends are applied under the lock, in ticket order).
     written: u64,
-    /// Every seq up to this one is durable.
+    /// Every ticket up to this one is durable.
     durable: u64,
+    /// Every event seq up to this one is durable (what the uplink may read).
+    durable_seq: u64,
     /// Someone holds the write-ahead log right now (a leader syncing, an ack writer, a checkpoint): only they
     /// change `wal_offset` and `wal_generation`.
     syncing: bool,
     /// Log rounds (a write, with or without a sync, or a checkpoint) finished since open; the running one, if
     /// any, is number `round`.
     round: u64,
-    /// The running round makes every seq up to this one durable (it took their frames when it started).
+    /// The running round makes every ticket up to this one durable (it took their frames when it started).
     taken_through: u64,
-    /// The last failed commit: seqs up to `.0` it was meant to cover, and why.
+    /// The last failed commit: tickets up to `.0` it was meant to cover, and why.
     failed: Option<(u64, String)>,
     /// Records applied to sled but not yet written to the log, in order.
     unwritten: Vec<Record>,
@@ -308,6 +335,9 @@ pub struct OutboxStore {
     dir: PathBuf,
     device_id: String,
     db: sled::Db,
+    /// Named states ([`OutboxStore::append_with_state`]), in a tree of their own so that a large state never
+    /// shares a sled page with events.
+    states: sled::Tree,
     log: File,
     wal: WalFile,
     commit: Mutex<Commit>,
@@ -369,6 +399,11 @@ impl OutboxStore {
                 })
             }
         };
+        let states = db.open_tree(STATES_TREE).map_err(|source| OutboxStoreError::Db {
+            dir: dir.to_owned(),
+            op: "open the states tree",
+            source,
+        })?;
         let log_path = dir.join(LOG_FILE);
         let log = File::open(&log_path).map_err(|source| OutboxStoreError::Io {
             op: "cannot open",
@@ -380,12 +415,14 @@ impl OutboxStore {
             dir: dir.to_owned(),
             device_id: device_id.to_owned(),
             db,
+            states,
             log,
             wal,
             commit: Mutex::new(Commit {
                 next_seq: 1,
                 written: 0,
                 durable: 0,
+                durable_seq: 0,
                 syncing: false,
                 round: 0,
                 taken_through: 0,
@@ -454,8 +491,7 @@ impl OutboxStore {
         let next_seq = confirmed_through + 1;
         let commit = store.commit.get_mut().unwrap_or_else(|p| p.into_inner());
         commit.next_seq = next_seq;
-        commit.written = next_seq - 1;
-        commit.durable = next_seq - 1;
+        commit.durable_seq = next_seq - 1;
         commit.depth = depth;
         commit.bytes = bytes;
         commit.wal_generation = generation;
@@ -475,12 +511,21 @@ impl OutboxStore {
         // idempotent and followed by a checkpoint.
         self.wal.replay(generation, |record| {
             match record {
-                Record::Events { first_seq, events } => {
+                Record::Events {
+                    first_seq,
+                    events,
+                    state,
+                } => {
                     for (seq, event) in (first_seq..).zip(events) {
                         self.db
                             .insert(event_key(seq), event)
                             .map_err(self.db_err("replay the write-ahead log"))?;
                         highest = highest.max(seq);
+                    }
+                    if let Some(state) = state {
+                        self.states
+                            .insert(state.key, state.value)
+                            .map_err(self.db_err("replay the write-ahead log"))?;
                     }
                 }
                 Record::Acks(seqs) => {
@@ -532,13 +577,38 @@ impl OutboxStore {
     }
 
     /// Appends several events at once and returns them, with consecutive seqs in the given order, once they
-    /// are all durable: one atomic sled batch and one log frame (all or none survive a crash) and one share of
-    /// a commit, so a caller that produces several events together (a sale, its payment, its receipt) pays
-    /// for one commit, not one each. Nothing is written if any event is over [`MAX_EVENT_BYTES`]; an empty
-    /// batch writes nothing. Errors after the write have the same meaning as for [`OutboxStore::append`].
+    /// are all durable: one log frame (all or none survive a crash) and one share of a commit, so a caller
+    /// that produces several events together (a sale, its payment, its receipt) pays for one commit, not one
+    /// each. Nothing is written if any event is over [`MAX_EVENT_BYTES`]; an empty batch writes nothing.
+    /// Errors after the write have the same meaning as for [`OutboxStore::append`].
     pub fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, OutboxStoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
+        }
+        self.append_with_state(events, None)
+    }
+
+    /// Appends `events` (possibly none) and replaces the state `key` with `value`, in one log frame: after a
+    /// crash either the events *and* the state are there, or neither. Returns once durable (one share of a
+    /// group commit, like [`OutboxStore::append_batch`]). The self-checkout keeps its basket this way, so that
+    /// a sale's event and the basket that says "sold" can never disagree. Read it back with
+    /// [`OutboxStore::state`]. Nothing is written if an event is over [`MAX_EVENT_BYTES`] or the value over
+    /// [`MAX_STATE_BYTES`].
+    pub fn append_with_state(
+        &self,
+        events: Vec<NewEvent>,
+        state: Option<(&str, Vec<u8>)>,
+    ) -> Result<Vec<Event>, OutboxStoreError> {
+        if events.is_empty() && state.is_none() {
+            return Ok(Vec::new());
+        }
+        if let Some((key, value)) = &state {
+            if value.len() > MAX_STATE_BYTES {
+                return Err(OutboxStoreError::StateTooLarge {
+                    key: (*key).to_owned(),
+                    size: value.len(),
+                });
+            }
         }
         let mut encoded = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
@@ -569,56 +639,91 @@ impl OutboxStore {
         // Plain inserts, not a sled `Batch`: applying a batch seals sled's I/O buffer and has its pool write
         // and `sync_file_range` it, one disk write per append. All-or-nothing comes from the log frame instead
         // (see "After a crash"). Under the lock, so events land in seq order, in sled and in the log.
+        let undo = |through: u64| {
+            // Best effort: sled is failing. No half batch stays behind.
+            for earlier in first..through {
+                let _ = self.db.remove(event_key(earlier));
+            }
+        };
         for (seq, bytes) in (first..).zip(&encoded) {
             if let Err(e) = self.db.insert(event_key(seq), &bytes[..]) {
-                // Undo what this call wrote (best effort: sled is failing), so no half batch stays behind.
-                for earlier in first..seq {
-                    let _ = self.db.remove(event_key(earlier));
-                }
+                undo(seq);
                 return Err(self.db_err("write event")(e));
             }
         }
-        let last = first + stored.len() as u64 - 1;
+        let count = stored.len() as u64;
+        let state = match state {
+            None => None,
+            Some((key, value)) => {
+                if let Err(e) = self.states.insert(key.as_bytes(), &value[..]) {
+                    undo(first + count);
+                    return Err(self.db_err("write state")(e));
+                }
+                Some(StateWrite {
+                    key: key.as_bytes().to_vec(),
+                    value,
+                })
+            }
+        };
+        let what = match (count, &state) {
+            (0, Some(state)) => format!("state {:?}", String::from_utf8_lossy(&state.key)),
+            (1, _) => format!("event {first}"),
+            _ => format!("events {first}..={}", first + count - 1),
+        };
         commit.unwritten.push(Record::Events {
             first_seq: first,
             events: encoded,
+            state,
         });
         commit.unwritten_appends += 1;
         // Only the arrival the leader waits for wakes it: each wake-up costs a context switch.
         if commit.gathering != 0 && commit.unwritten_appends >= commit.gathering {
             self.arrived.notify_one();
         }
-        commit.next_seq = last + 1;
-        commit.written = last;
-        commit.depth += stored.len() as u64;
+        commit.next_seq = first + count;
+        commit.depth += count;
         commit.bytes += added_bytes;
-        drop(self.wait_durable(commit, last)?);
+        commit.written += 1;
+        let ticket = commit.written;
+        drop(self.wait_durable(commit, ticket, what)?);
         Ok(stored)
     }
 
-    /// Blocks until `seq` is durable, leading a commit when none is running.
+    /// The state last written under `key` by [`OutboxStore::append_with_state`] (after a crash: the last one
+    /// confirmed, or a later one whose frame reached the disk whole).
+    pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, OutboxStoreError> {
+        Ok(self
+            .states
+            .get(key.as_bytes())
+            .map_err(self.db_err("read state"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Blocks until `ticket` is durable, leading a commit when none is running. `what` names the append in
+    /// an error.
     fn wait_durable<'a>(
         &'a self,
         mut commit: MutexGuard<'a, Commit>,
-        seq: u64,
+        ticket: u64,
+        what: String,
     ) -> Result<MutexGuard<'a, Commit>, OutboxStoreError> {
         // Whether this append came straight in (rather than being woken to lead the next round).
         let mut fresh = true;
         loop {
-            if commit.durable >= seq {
+            if commit.durable >= ticket {
                 return Ok(commit);
             }
             if let Some((upto, reason)) = &commit.failed {
-                if *upto >= seq {
+                if *upto >= ticket {
                     return Err(OutboxStoreError::Commit {
                         dir: self.dir.clone(),
-                        seq,
+                        what,
                         reason: reason.clone(),
                     });
                 }
             }
             if commit.syncing {
-                let round = if commit.taken_through >= seq {
+                let round = if commit.taken_through >= ticket {
                     commit.round
                 } else {
                     commit.round + 1
@@ -680,6 +785,7 @@ impl OutboxStore {
     ) -> (MutexGuard<'a, Commit>, Result<(), OutboxStoreError>) {
         debug_assert!(!commit.syncing);
         let target = commit.written;
+        let target_seq = commit.next_seq - 1;
         let records = std::mem::take(&mut commit.unwritten);
         commit.unwritten_acks = 0;
         let appends = std::mem::take(&mut commit.unwritten_appends);
@@ -732,6 +838,7 @@ impl OutboxStore {
                 commit.wal_offset += bytes.len() as u64;
                 if sync {
                     commit.durable = commit.durable.max(target);
+                    commit.durable_seq = commit.durable_seq.max(target_seq);
                     commit.unsynced_acks = 0;
                     commit.commits += 1;
                     commit.released_appends = appends + std::mem::take(&mut commit.written_appends);
@@ -744,6 +851,7 @@ impl OutboxStore {
                 commit.wal_offset = 0;
                 commit.wal_broken = false;
                 commit.durable = commit.durable.max(target);
+                commit.durable_seq = commit.durable_seq.max(target_seq);
                 commit.unsynced_acks = 0;
                 commit.commits += 1;
                 commit.checkpoints += 1;
@@ -772,14 +880,38 @@ impl OutboxStore {
         (commit, result)
     }
 
-    /// sled `flush`, then `fdatasync` of its log file (see the module docs for why that file is enough).
+    /// sled `flush`, then `fdatasync` of its log file and of any blob file (see the module docs).
+    ///
+    /// sled writes a *page* (a node with up to 16 entries, not one value) larger than a quarter of its segment
+    /// to `blobs/<lsn>` instead of its log, and never syncs those files. Events and states are capped far below
+    /// that, but a page of several large ones could still cross it, so the blobs present are synced too (none,
+    /// normally: listing an empty directory costs nothing next to the flush).
     fn checkpoint_sled(&self) -> Result<(), OutboxStoreError> {
         self.db.flush().map_err(self.db_err("flush"))?;
-        self.log.sync_data().map_err(|source| OutboxStoreError::Io {
-            op: "cannot fdatasync",
-            path: self.dir.join(LOG_FILE),
-            source,
-        })
+        let io = |op, path: PathBuf| move |source| OutboxStoreError::Io { op, path, source };
+        self.log
+            .sync_data()
+            .map_err(io("cannot fdatasync", self.dir.join(LOG_FILE)))?;
+        let blobs = self.dir.join(BLOBS_DIR);
+        let entries = match std::fs::read_dir(&blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("cannot list", blobs)(e)),
+        };
+        let mut any = false;
+        for entry in entries {
+            let path = entry.map_err(io("cannot list", blobs.clone()))?.path();
+            match File::open(&path).and_then(|f| f.sync_data()) {
+                Ok(()) => any = true,
+                // sled removes blobs it no longer needs while we list.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("cannot fdatasync", path)(e)),
+            }
+        }
+        if any {
+            crate::durable::sync_dir(&blobs).map_err(io("cannot fsync", blobs))?;
+        }
+        Ok(())
     }
 
     /// Up to `limit` stored events with seq ≥ `from_seq`, in seq order.
@@ -806,7 +938,7 @@ impl OutboxStore {
     /// Only durable ones: an event written but not yet fsynced could be lost by a crash, and its seq handed out
     /// again to another event; had the first been sent, central would discard the second as a duplicate.
     pub fn pending_encoded(&self, from_seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, OutboxStoreError> {
-        let durable = self.lock().durable;
+        let durable = self.lock().durable_seq;
         let mut events = Vec::new();
         for entry in self
             .db

@@ -17,7 +17,11 @@
 //! body = generation u64 | kind u8 | …
 //!   kind 1 (events): first_seq u64 | count u32 | count × (size u32 | event bytes)   seqs first_seq, first_seq+1, …
 //!   kind 2 (acks):   count u32 | count × seq u64
+//!   kind 3 (events and a state): the body of kind 1 | key_len u32 | key | value_len u32 | value
 //! ```
+//! Kind 3 carries a named state (the self-checkout's basket) with the events its change produced (possibly
+//! none), so that the state and its events survive a crash together or not at all. Kind 1 is kept for frames
+//! without a state, so logs written before kind 3 existed still replay.
 //! `crc` is CRC-32 (IEEE) of the body. Reading stops at the first frame that is not whole and valid: `len` 0
 //! (the zeros never written over), a frame running past the end, a CRC mismatch (torn write at a crash), or
 //! another generation (a stale frame of an earlier pass). Everything before that point is returned.
@@ -31,19 +35,31 @@ use std::path::{Path, PathBuf};
 const HEADER: usize = 8;
 const KIND_EVENTS: u8 = 1;
 const KIND_ACKS: u8 = 2;
+const KIND_EVENTS_WITH_STATE: u8 = 3;
 
 /// One logical record: a batch of appended events (all or none survive, as one frame) or acknowledgements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// Events with consecutive seqs from `first_seq`, each as stored (JSON).
     Events {
-        /// The seq of the first event.
+        /// The seq of the first event (meaningless when `events` is empty).
         first_seq: u64,
         /// Encoded events in seq order.
         events: Vec<Vec<u8>>,
+        /// A state written in the same frame: it and the events survive together or not at all.
+        state: Option<StateWrite>,
     },
     /// Seqs acknowledged by central (deleted from the outbox).
     Acks(Vec<u64>),
+}
+
+/// A named state value (stored under `key`, replacing the previous value) written with a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    /// The state's key in the store.
+    pub key: Vec<u8>,
+    /// Its new value.
+    pub value: Vec<u8>,
 }
 
 /// Why a frame that passed its CRC cannot be read: a bug or deliberate tampering, never a torn write.
@@ -78,13 +94,27 @@ pub fn encode(records: &[Record], generation: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&[0u8; HEADER]);
         out.extend_from_slice(&generation.to_le_bytes());
         match record {
-            Record::Events { first_seq, events } => {
-                out.push(KIND_EVENTS);
+            Record::Events {
+                first_seq,
+                events,
+                state,
+            } => {
+                out.push(if state.is_some() {
+                    KIND_EVENTS_WITH_STATE
+                } else {
+                    KIND_EVENTS
+                });
                 out.extend_from_slice(&first_seq.to_le_bytes());
                 out.extend_from_slice(&len_u32(events.len()).to_le_bytes());
                 for event in events {
                     out.extend_from_slice(&len_u32(event.len()).to_le_bytes());
                     out.extend_from_slice(event);
+                }
+                if let Some(state) = state {
+                    for part in [&state.key, &state.value] {
+                        out.extend_from_slice(&len_u32(part.len()).to_le_bytes());
+                        out.extend_from_slice(part);
+                    }
                 }
             }
             Record::Acks(seqs) => {
@@ -116,7 +146,7 @@ fn decode_body(body: &[u8], generation: u64) -> Result<Option<Record>, &'static 
         return Ok(None);
     }
     let record = match r.u8()? {
-        KIND_EVENTS => {
+        kind @ (KIND_EVENTS | KIND_EVENTS_WITH_STATE) => {
             let first_seq = r.u64()?;
             let count = r.u32()?;
             let mut events = Vec::new();
@@ -124,7 +154,20 @@ fn decode_body(body: &[u8], generation: u64) -> Result<Option<Record>, &'static 
                 let size = r.u32()? as usize;
                 events.push(r.take(size)?.to_vec());
             }
-            Record::Events { first_seq, events }
+            let state = if kind == KIND_EVENTS_WITH_STATE {
+                let size = r.u32()? as usize;
+                let key = r.take(size)?.to_vec();
+                let size = r.u32()? as usize;
+                let value = r.take(size)?.to_vec();
+                Some(StateWrite { key, value })
+            } else {
+                None
+            };
+            Record::Events {
+                first_seq,
+                events,
+                state,
+            }
         }
         KIND_ACKS => {
             let count = r.u32()?;
@@ -301,6 +344,18 @@ mod tests {
             events: (first_seq..first_seq + n)
                 .map(|s| format!("{{\"seq\":{s}}}").into_bytes())
                 .collect(),
+            state: None,
+        }
+    }
+
+    fn with_state(record: Record, state: Option<StateWrite>) -> Record {
+        match record {
+            Record::Events { first_seq, events, .. } => Record::Events {
+                first_seq,
+                events,
+                state,
+            },
+            acks => acks,
         }
     }
 
@@ -334,6 +389,56 @@ mod tests {
         let (back, end) = read_back(&wal, 7);
         assert_eq!(back, records);
         assert_eq!(end, (bytes.len() + more.len()) as u64);
+    }
+
+    #[test]
+    fn a_state_comes_back_with_its_events_and_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = new_wal(&dir);
+        let state = |v: &str| {
+            Some(StateWrite {
+                key: b"basket".to_vec(),
+                value: v.as_bytes().to_vec(),
+            })
+        };
+        let with_events = with_state(events(1, 2), state("{\"lines\":2}"));
+        let alone = Record::Events {
+            first_seq: 3,
+            events: Vec::new(),
+            state: state("{\"lines\":3}"),
+        };
+        let records = vec![with_events, events(3, 1), alone];
+        let mut bytes = Vec::new();
+        encode(&records, 1, &mut bytes);
+        wal.write_at(&bytes, 0).expect("write");
+        assert_eq!(read_back(&wal, 1).0, records);
+    }
+
+    #[test]
+    fn a_torn_frame_with_a_state_loses_the_state_and_its_events_together() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = new_wal(&dir);
+        let mut bytes = Vec::new();
+        encode(&[events(1, 1)], 1, &mut bytes);
+        let kept = bytes.len();
+        encode(
+            &[with_state(
+                events(2, 1),
+                Some(StateWrite {
+                    key: b"basket".to_vec(),
+                    value: b"{\"state\":\"receipt\"}".to_vec(),
+                }),
+            )],
+            1,
+            &mut bytes,
+        );
+        // The crash tore the state's last bytes: the sale event in the same frame must not survive alone.
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        wal.write_at(&bytes, 0).expect("write");
+        let (back, end) = read_back(&wal, 1);
+        assert_eq!(back, vec![events(1, 1)]);
+        assert_eq!(end, kept as u64);
     }
 
     #[test]
