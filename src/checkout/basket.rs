@@ -203,6 +203,8 @@ pub enum State {
     Receipt {
         /// The terminal's reference; `None` for a sale that cost nothing.
         payment_reference: Option<String>,
+        /// The sale's receipt number ([`receipt_number`]).
+        receipt_number: String,
     },
 }
 
@@ -383,10 +385,13 @@ pub enum Effect {
         /// Its data.
         payload: Value,
     },
-    /// Print the receipt of the basket now on the [`State::Receipt`] screen.
+    /// Print the receipt of the basket now on the [`State::Receipt`] screen (its cart is still
+    /// [`Basket::cart`]).
     PrintReceipt {
         /// The basket.
         basket_id: String,
+        /// Its receipt number.
+        receipt_number: String,
     },
     /// Show a message.
     Message(Message),
@@ -406,11 +411,13 @@ pub struct Env {
     pub requery_every: Duration,
     /// The receipt screen goes back to idle after this long.
     pub receipt_for: Duration,
+    /// Loyalty points a member earns per whole euro paid.
+    pub points_per_euro: u32,
 }
 
 impl Env {
     /// `business_date` with the default timeouts: abandon after 3 min, payment timeout 2 min, re-query every
-    /// 5 s, receipt for 30 s.
+    /// 5 s, receipt for 30 s; one loyalty point per euro.
     pub fn new(business_date: CalendarDate) -> Env {
         Env {
             business_date,
@@ -418,6 +425,7 @@ impl Env {
             payment_timeout: Duration::from_secs(120),
             requery_every: Duration::from_secs(5),
             receipt_for: Duration::from_secs(30),
+            points_per_euro: 1,
         }
     }
 }
@@ -425,9 +433,16 @@ impl Env {
 /// The station's checkout state: what [`Effect::Persist`] saves, whole, and what a restart resumes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Basket {
+    /// The store, for receipt numbers.
+    #[serde(default)]
+    store_id: String,
     device_id: String,
     /// Baskets opened on this device so far; the next basket is numbered one more.
     sequence: u64,
+    /// Sales completed on this device so far: the last receipt number's sequence. Persisted with the sale, in
+    /// the same durable step as its event, so the numbers have no gap and never repeat.
+    #[serde(default)]
+    receipts: u64,
     state: State,
     cart: Option<Cart>,
     /// Time without input in this state (scanning, awaiting staff, receipt), or since the payment request
@@ -439,12 +454,20 @@ impl Basket {
     /// An idle station. `device_id` must be unique in the fleet: basket and attempt ids are built from it.
     pub fn new(device_id: impl Into<String>) -> Basket {
         Basket {
+            store_id: String::new(),
             device_id: device_id.into(),
             sequence: 0,
+            receipts: 0,
             state: State::Idle,
             cart: None,
             quiet: Duration::ZERO,
         }
+    }
+
+    /// The same station in store `store_id` (printed in receipt numbers).
+    pub fn in_store(mut self, store_id: impl Into<String>) -> Basket {
+        self.store_id = store_id.into();
+        self
     }
 
     /// Where the sale stands.
@@ -517,14 +540,14 @@ impl Basket {
             Input::Unknown { code } => vec![Effect::Message(Message::UnknownCode { code })],
             Input::Invalid { reason } => vec![Effect::Message(Message::InvalidCode { reason })],
             Input::LoyaltyCard { id } => self.on_loyalty(id, env),
-            Input::Pay => self.on_pay(),
+            Input::Pay => self.on_pay(env),
             Input::Cancel => self.on_cancel(),
             Input::Tick { elapsed } => self.on_tick(elapsed, env),
-            Input::StaffApproveAge { staff_id } => self.on_approve_age(staff_id),
+            Input::StaffApproveAge { staff_id } => self.on_approve_age(staff_id, env),
             Input::StaffRemoveLine { staff_id, line } => self.on_remove_line(staff_id, line),
             Input::StaffCancel { staff_id } => self.on_staff_cancel(staff_id),
             Input::PaymentResult { attempt_id, outcome } | Input::ReconcileResult { attempt_id, outcome } => {
-                self.on_outcome(&attempt_id, outcome)
+                self.on_outcome(&attempt_id, outcome, env)
             }
         }
     }
@@ -635,7 +658,7 @@ impl Basket {
         ]
     }
 
-    fn on_pay(&mut self) -> Vec<Effect> {
+    fn on_pay(&mut self, env: &Env) -> Vec<Effect> {
         match &self.state {
             State::Paying { .. } | State::Reconciling { .. } => vec![Effect::Message(Message::PaymentInProgress)],
             State::AwaitingStaff => vec![Effect::Message(Message::WaitForStaff)],
@@ -651,20 +674,20 @@ impl Basket {
                     self.enter(State::AwaitingStaff);
                     return vec![Effect::Persist, Effect::Message(Message::AgeCheckNeeded { min_age })];
                 }
-                self.start_payment()
+                self.start_payment(env)
             }
         }
     }
 
     /// From scanning or awaiting staff, with every age-restricted line approved and at least one line.
-    fn start_payment(&mut self) -> Vec<Effect> {
+    fn start_payment(&mut self, env: &Env) -> Vec<Effect> {
         let Some(cart) = self.cart.as_mut() else {
             return vec![Effect::Message(Message::EmptyBasket)];
         };
         let amount_cents = cart.totals.total_cents;
         if amount_cents == 0 {
             // Nothing to charge (free items, or a label price of 0): a terminal refuses a zero amount.
-            return self.complete_sale(None, None);
+            return self.complete_sale(None, None, env);
         }
         cart.attempts += 1;
         let attempt_id = format!("{}-p{}", cart.id, cart.attempts);
@@ -681,41 +704,97 @@ impl Basket {
         ]
     }
 
-    fn complete_sale(&mut self, reference: Option<String>, attempt_id: Option<String>) -> Vec<Effect> {
+    fn complete_sale(&mut self, reference: Option<String>, attempt_id: Option<String>, env: &Env) -> Vec<Effect> {
         let Some(cart) = &self.cart else {
             return Vec::new();
         };
+        // The full pricing for the record: the same engine and inputs as the stored totals, so it cannot fail
+        // where they did not; if it somehow did, the sale is still recorded from the stored totals.
+        let priced = price_basket(&pricing_lines(&cart.lines), &cart.context()).ok();
         let lines: Vec<Value> = cart
             .lines
             .iter()
             .zip(&cart.totals.lines)
-            .map(|(l, t)| {
+            .enumerate()
+            .map(|(i, (l, t))| {
+                let discounts: Vec<Value> = priced
+                    .as_ref()
+                    .and_then(|p| p.lines.get(i))
+                    .map(|pl| {
+                        pl.discounts
+                            .iter()
+                            .map(|d| json!({ "reason": d.reason.text(crate::config::Language::En), "cents": d.cents }))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 json!({
                     "sku": l.product.sku,
+                    "name": l.product.name,
                     "quantity": quantity_json(l.quantity),
                     "unit_price_cents": t.unit_price_cents,
                     "gross_cents": t.gross_cents,
                     "discount_cents": t.discount_cents,
+                    "discounts": discounts,
                     "net_cents": t.net_cents,
                     "vat_rate_bp": t.vat_rate_bp,
                 })
             })
             .collect();
+        let promotions: Vec<Value> = priced
+            .as_ref()
+            .map(|p| {
+                p.promotions
+                    .iter()
+                    .map(|pr| json!({ "id": pr.id, "label": pr.label, "cents": pr.cents, "lines": pr.lines }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let vat: Vec<Value> = priced
+            .as_ref()
+            .map(|p| {
+                p.vat
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "rate_bp": v.rate_bp,
+                            "total_cents": v.total_cents,
+                            "base_cents": v.base_cents,
+                            "vat_cents": v.vat_cents,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let points_earned = match &cart.loyalty_id {
+            Some(_) => points_for(cart.totals.total_cents, env.points_per_euro),
+            None => 0,
+        };
+        let receipt_seq = self.receipts + 1;
+        let number = receipt_number(&self.store_id, &self.device_id, receipt_seq);
         let payload = json!({
             "basket_id": cart.id,
+            "receipt_number": number,
             "business_date": cart.business_date,
             "member": cart.loyalty_id.is_some(),
+            "loyalty_id": cart.loyalty_id,
+            "points_earned": points_earned,
             "lines": lines,
+            "promotions": promotions,
+            "vat": vat,
             "gross_cents": cart.totals.gross_cents,
             "discount_cents": cart.totals.discount_cents,
             "member_savings_cents": cart.totals.member_savings_cents,
             "total_cents": cart.totals.total_cents,
             "payment_reference": reference,
             "attempt_id": attempt_id,
+            // Central confirms the sale (and credits the points) when it books it; until then it is provisional.
+            "provisional": true,
         });
         let basket_id = cart.id.clone();
+        self.receipts = receipt_seq;
         self.enter(State::Receipt {
             payment_reference: reference,
+            receipt_number: number.clone(),
         });
         vec![
             Effect::Event {
@@ -724,7 +803,10 @@ impl Basket {
                 payload,
             },
             Effect::Persist,
-            Effect::PrintReceipt { basket_id },
+            Effect::PrintReceipt {
+                basket_id,
+                receipt_number: number,
+            },
         ]
     }
 
@@ -788,7 +870,7 @@ impl Basket {
         }
     }
 
-    fn on_approve_age(&mut self, staff_id: String) -> Vec<Effect> {
+    fn on_approve_age(&mut self, staff_id: String, env: &Env) -> Vec<Effect> {
         if self.payment_pending() {
             return vec![Effect::Message(Message::PaymentInProgress)];
         }
@@ -814,7 +896,7 @@ impl Basket {
         let mut effects = vec![event];
         if awaiting {
             // The shopper already asked to pay: the approval lets the payment go ahead.
-            effects.extend(self.start_payment());
+            effects.extend(self.start_payment(env));
         } else {
             self.quiet = Duration::ZERO;
             effects.push(Effect::Persist);
@@ -934,7 +1016,7 @@ impl Basket {
         effects
     }
 
-    fn on_outcome(&mut self, answered: &str, outcome: PaymentOutcome) -> Vec<Effect> {
+    fn on_outcome(&mut self, answered: &str, outcome: PaymentOutcome, env: &Env) -> Vec<Effect> {
         let (attempt_id, amount_cents, cancel_by, reconciling) = match &self.state {
             State::Paying {
                 attempt_id,
@@ -952,7 +1034,7 @@ impl Basket {
             return Vec::new();
         }
         match outcome {
-            PaymentOutcome::Approved { reference } => self.complete_sale(Some(reference), Some(attempt_id)),
+            PaymentOutcome::Approved { reference } => self.complete_sale(Some(reference), Some(attempt_id), env),
             PaymentOutcome::Declined | PaymentOutcome::Cancelled => {
                 let basket_id = self.cart.as_ref().map(|c| c.id.clone());
                 let failed = Effect::Event {
@@ -990,6 +1072,17 @@ impl Basket {
             }
         }
     }
+}
+
+/// A receipt number: store, device and the device's sale sequence, e.g. `0042-till-07-000123`. Unique per
+/// device and gap-free: the sequence advances only with a completed sale, in the same durable step.
+pub fn receipt_number(store_id: &str, device_id: &str, seq: u64) -> String {
+    format!("{store_id}-{device_id}-{seq:06}")
+}
+
+/// Loyalty points for a sale of `total_cents`: `per_euro` for each whole euro (never negative).
+pub fn points_for(total_cents: i64, per_euro: u32) -> u64 {
+    u64::try_from(total_cents / 100).unwrap_or(0) * u64::from(per_euro)
 }
 
 fn quantity_json(q: Quantity) -> Value {
@@ -1107,7 +1200,7 @@ mod tests {
 
     /// A basket after `inputs`, all applied with the default environment.
     fn after(inputs: impl IntoIterator<Item = Input>) -> Basket {
-        let mut b = Basket::new("dev1");
+        let mut b = Basket::new("dev1").in_store("0042");
         for input in inputs {
             b.handle(input, &env());
         }
@@ -1484,20 +1577,65 @@ mod tests {
         assert_eq!(payload["total_cents"], 450);
         assert_eq!(payload["lines"].as_array().map(Vec::len), Some(2));
         assert_eq!(payload["lines"][0]["quantity"]["pieces"], 2);
+        assert_eq!(payload["receipt_number"], "0042-dev1-000001");
+        assert_eq!(payload["provisional"], true);
+        assert_eq!(payload["member"], false);
+        assert_eq!(payload["points_earned"], 0, "no card, no points");
+        // 4.50 at 22 %: 0.81 VAT on a base of 3.69, the summary the receipt prints.
+        assert_eq!(
+            payload["vat"],
+            json!([{ "rate_bp": 2200, "total_cents": 450, "base_cents": 369, "vat_cents": 81 }])
+        );
         assert_eq!(
             &effects[1..],
             &[
                 Effect::Persist,
                 Effect::PrintReceipt {
-                    basket_id: "dev1-1".into()
+                    basket_id: "dev1-1".into(),
+                    receipt_number: "0042-dev1-000001".into(),
                 }
             ]
         );
         assert_eq!(
             basket.state(),
             &State::Receipt {
-                payment_reference: Some("T-42".into())
+                payment_reference: Some("T-42".into()),
+                receipt_number: "0042-dev1-000001".into(),
             }
+        );
+    }
+
+    #[test]
+    fn receipt_numbers_advance_only_with_completed_sales_and_have_no_gap() {
+        let a = product("A", 1250);
+        // Sale 1 paid; basket 2 declined then abandoned; sale 3 paid: receipts 1 and 2, no number for basket 2.
+        let mut basket = after([scan(&a), Input::Pay]);
+        basket.handle(outcome("dev1-1-p1", approved("T-1")), &env());
+        basket.handle(Input::Cancel, &env());
+        basket.handle(scan(&a), &env());
+        basket.handle(Input::Pay, &env());
+        basket.handle(outcome("dev1-2-p1", PaymentOutcome::Declined), &env());
+        basket.handle(tick(10_000), &env());
+        assert_eq!(basket.state(), &State::Idle, "abandoned");
+        basket.handle(Input::LoyaltyCard { id: "LOY1".into() }, &env());
+        basket.handle(scan(&a), &env());
+        basket.handle(Input::Pay, &env());
+        let effects = basket.handle(outcome("dev1-3-p1", approved("T-3")), &env());
+        let (_, payload) = &events(&effects)[0];
+        assert_eq!(payload["receipt_number"], "0042-dev1-000002");
+        assert_eq!(payload["loyalty_id"], "LOY1");
+        assert_eq!(payload["points_earned"], 12, "one point per whole euro of 12.50");
+        let restored: Basket =
+            serde_json::from_str(&serde_json::to_string(&basket).expect("serialises")).expect("restores");
+        let mut restored = restored;
+        restored.handle(Input::Cancel, &env());
+        restored.handle(scan(&a), &env());
+        restored.handle(Input::Pay, &env());
+        let effects = restored.handle(outcome("dev1-4-p1", approved("T-4")), &env());
+        assert_eq!(
+            events(&effects)[0].1["receipt_number"],
+            "0042-dev1-000003",
+            "the count survives a restart"
         );
     }
 
@@ -1835,7 +1973,8 @@ mod tests {
         assert_eq!(
             basket.state(),
             &State::Receipt {
-                payment_reference: None
+                payment_reference: None,
+                receipt_number: "0042-dev1-000001".into(),
             }
         );
     }
