@@ -31,6 +31,7 @@ pub mod kiosk;
 pub mod money;
 pub mod mqtt;
 pub mod outbox;
+pub mod payment;
 pub mod pricing;
 pub mod scanner;
 pub mod snapshot;
