@@ -5,3 +5,4 @@
 //! elapsed time, and carries out the effects it returns (persist, pay, query, record, print, show).
 
 pub mod basket;
+pub mod station;
