@@ -33,6 +33,7 @@ pub mod mqtt;
 pub mod outbox;
 pub mod payment;
 pub mod pricing;
+pub mod printer;
 pub mod scanner;
 pub mod snapshot;
 pub mod status;

@@ -1077,7 +1077,12 @@ impl Basket {
 /// A receipt number: store, device and the device's sale sequence, e.g. `0042-till-07-000123`. Unique per
 /// device and gap-free: the sequence advances only with a completed sale, in the same durable step.
 pub fn receipt_number(store_id: &str, device_id: &str, seq: u64) -> String {
-    format!("{store_id}-{device_id}-{seq:06}")
+    super::receipt::ReceiptNumber {
+        store: store_id.to_owned(),
+        device: device_id.to_owned(),
+        seq,
+    }
+    .to_string()
 }
 
 /// Loyalty points for a sale of `total_cents`: `per_euro` for each whole euro (never negative).
