@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(long, short, default_value = "/etc/omnigate/omnigate.toml")]
         config: PathBuf,
     },
+    /// Staff tools for the self-checkout.
+    Staff {
+        /// What to do.
+        #[command(subcommand)]
+        action: StaffAction,
+    },
     /// Measure the speed targets and print a table (see README, Performance).
     Bench {
         /// Which measurement (all when omitted).
@@ -84,6 +90,40 @@ pub enum Command {
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
         products: u64,
     },
+}
+
+/// `omnigate staff …`
+#[derive(Debug, Subcommand)]
+pub enum StaffAction {
+    /// Print the `pin_sha256` for a `[[checkout.staff]]` entry. The PIN is read from standard input (one line),
+    /// never from the command line, so it stays out of shell history and process lists.
+    PinHash {
+        /// The staff id, as the badge carries it.
+        id: String,
+    },
+}
+
+/// `omnigate staff …`: reads what it needs from `input`, prints to `out`.
+pub fn staff(action: &StaffAction, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<ExitCode, CliError> {
+    match action {
+        StaffAction::PinHash { id } => {
+            let mut line = String::new();
+            input.read_line(&mut line)?;
+            let pin = line.trim();
+            if !(4..=crate::checkout::station::MAX_PIN_DIGITS).contains(&pin.len())
+                || !pin.bytes().all(|b| b.is_ascii_digit())
+            {
+                writeln!(
+                    out,
+                    "a PIN is 4 to {} digits (typed on the station's keypad)",
+                    crate::checkout::station::MAX_PIN_DIGITS
+                )?;
+                return Ok(ExitCode::from(2));
+            }
+            writeln!(out, "{}", crate::checkout::station::pin_hash(id, pin))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `omnigate catalog …`

@@ -6,6 +6,7 @@
 //! whatever directory systemd or a developer starts it from.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -61,6 +62,126 @@ pub struct Config {
     /// Trust in what central sends (catalog updates, commands).
     #[serde(default)]
     pub central: Option<CentralTrustConfig>,
+    /// The self-checkout. Absent: the device is a price-check kiosk only.
+    #[serde(default)]
+    pub checkout: Option<CheckoutConfig>,
+    /// The payment terminal; required with `[checkout]` (never a silent default that takes money).
+    #[serde(default)]
+    pub payment: Option<crate::payment::PaymentConfig>,
+    /// The receipt printer. Absent or `kind = "none"`: e-receipts only (the QR code on screen).
+    #[serde(default)]
+    pub printer: crate::printer::PrinterConfig,
+    /// The receipt's header and footer; required with `[checkout]`.
+    #[serde(default)]
+    pub receipt: Option<crate::checkout::receipt::ReceiptHeader>,
+}
+
+/// `[checkout]`: this device is a self-checkout station.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutConfig {
+    /// An open basket without any input for this long is abandoned (a `checkout.abandoned` event).
+    #[serde(default = "default_abandon_after_s")]
+    pub abandon_after_s: u64,
+    /// A payment without an answer from the terminal for this long is reconciled (the terminal is queried).
+    #[serde(default = "default_payment_timeout_s")]
+    pub payment_timeout_s: u64,
+    /// While reconciling, the terminal is queried again this often.
+    #[serde(default = "default_requery_every_s")]
+    pub requery_every_s: u64,
+    /// The receipt screen stays this long.
+    #[serde(default = "default_receipt_for_s")]
+    pub receipt_for_s: u64,
+    /// Loyalty points per whole euro paid (shown provisional until central books the sale).
+    #[serde(default = "default_points_per_euro")]
+    pub points_per_euro: u32,
+    /// The e-receipt in the shopper's online account: `{receipt}` is replaced by the receipt number. Printed
+    /// as a QR code, and shown on screen when the receipt could not be printed.
+    pub e_receipt_url: String,
+    /// Staff who may open staff mode with their badge and PIN.
+    #[serde(default)]
+    pub staff: Vec<crate::checkout::station::StaffMember>,
+}
+
+fn default_abandon_after_s() -> u64 {
+    180
+}
+fn default_payment_timeout_s() -> u64 {
+    120
+}
+fn default_requery_every_s() -> u64 {
+    5
+}
+fn default_receipt_for_s() -> u64 {
+    30
+}
+fn default_points_per_euro() -> u32 {
+    1
+}
+
+impl CheckoutConfig {
+    /// The basket's timeouts and rules, for `business_date`.
+    pub fn env(&self, business_date: crate::catalog::CalendarDate) -> crate::checkout::basket::Env {
+        crate::checkout::basket::Env {
+            business_date,
+            abandon_after: Duration::from_secs(self.abandon_after_s),
+            payment_timeout: Duration::from_secs(self.payment_timeout_s),
+            requery_every: Duration::from_secs(self.requery_every_s),
+            receipt_for: Duration::from_secs(self.receipt_for_s),
+            points_per_euro: self.points_per_euro,
+        }
+    }
+
+    /// The e-receipt address of `receipt_number`.
+    pub fn e_receipt_url_for(&self, receipt_number: &str) -> String {
+        self.e_receipt_url.replace("{receipt}", receipt_number)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, r: &str| Err((format!("checkout.{k}"), r.to_string()));
+        for (key, v, range) in [
+            ("abandon_after_s", self.abandon_after_s, 10..=86_400),
+            ("payment_timeout_s", self.payment_timeout_s, 5..=3_600),
+            ("requery_every_s", self.requery_every_s, 1..=600),
+            ("receipt_for_s", self.receipt_for_s, 3..=3_600),
+        ] {
+            if !range.contains(&v) {
+                return Err((
+                    format!("checkout.{key}"),
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
+        }
+        if self.points_per_euro > 1000 {
+            return err("points_per_euro", "must be at most 1000");
+        }
+        if !self.e_receipt_url.starts_with("https://") || !self.e_receipt_url.contains("{receipt}") {
+            return err(
+                "e_receipt_url",
+                "must be an https:// address containing {receipt}, e.g. https://shop.example/r/{receipt}",
+            );
+        }
+        if self.e_receipt_url.len() > 200 {
+            // The QR code must stay scannable on a 58 mm receipt and a small screen.
+            return err("e_receipt_url", "must be at most 200 characters");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.staff.iter().enumerate() {
+            if m.id.is_empty() || m.name.trim().is_empty() {
+                return Err((format!("checkout.staff[{i}]"), "id and name must not be empty".into()));
+            }
+            if m.pin_sha256.len() != 64 || !m.pin_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err((
+                    format!("checkout.staff[{i}].pin_sha256"),
+                    "must be 64 hex digits (`omnigate staff pin-hash ID` prints it)".into(),
+                ));
+            }
+            if !seen.insert(m.id.as_str()) {
+                return Err((format!("checkout.staff[{i}].id"), format!("{:?} is listed twice", m.id)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[outbox]`
@@ -606,6 +727,12 @@ impl Config {
         if let Some(s) = self.display.simulator.as_mut() {
             fix(&mut s.output_dir);
         }
+        if let Some(p) = self.payment.as_mut().and_then(|p| p.journal.as_mut()) {
+            fix(p);
+        }
+        if let Some(p) = self.printer.path.as_mut() {
+            fix(p);
+        }
         if let Some(m) = self.mqtt.as_mut() {
             if let Some(p) = m.password_file.as_mut() {
                 fix(p);
@@ -625,6 +752,23 @@ impl Config {
     /// Cross-field rules serde cannot express. Returns (key, reason).
     fn validate(&self) -> Result<(), (String, String)> {
         let err = |k: &str, r: &str| Err((k.to_string(), r.to_string()));
+        if let Some(c) = &self.checkout {
+            c.validate()?;
+            match &self.payment {
+                None => return err("payment", "required with [checkout]: the terminal that takes the money"),
+                Some(p) => p.validate().map_err(|e| (format!("payment.{}", e.key), e.reason))?,
+            }
+            match &self.receipt {
+                None => {
+                    return err(
+                        "receipt",
+                        "required with [checkout]: the store name and VAT number printed",
+                    )
+                }
+                Some(r) => r.validate().map_err(|e| (e.key, e.reason))?,
+            }
+        }
+        self.printer.validate().map_err(|e| (e.key, e.reason))?;
         for (key, v) in [
             ("device.store_id", &self.device.store_id),
             ("device.device_id", &self.device.device_id),

@@ -50,6 +50,7 @@ fn dispatch(cli: Cli, set_log_level: omnigate::sync::LogLevelSetter) -> anyhow::
         Command::Queue { config, action } => cli::queue(&config, &action)?,
         Command::Central { action } => omnigate::central::cli::run(&action)?,
         Command::Doctor { config } => omnigate::doctor::run(&config)?,
+        Command::Staff { action } => cli::staff(&action, &mut std::io::stdin().lock(), &mut std::io::stdout())?,
         Command::Bench { which, products } => omnigate::bench::run(which, products)?,
     })
 }

@@ -143,3 +143,91 @@ fn shipped_configs_are_valid() {
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// A self-checkout station's sections on top of [`GOOD`].
+fn checkout(extra: &str) -> String {
+    format!(
+        r#"{GOOD}
+[checkout]
+e_receipt_url = "https://shop.example.it/ricevute/{{receipt}}"
+{extra}
+
+[payment]
+kind = "simulated"
+
+[receipt]
+store_name = "Supermercato Demo"
+address_lines = ["Via Roma 1, Milano"]
+vat_number = "IT01234567890"
+footer_lines = []
+"#
+    )
+}
+
+#[test]
+fn a_checkout_station_loads_with_its_payment_receipt_and_staff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = omnigate::checkout::station::pin_hash("S01", "2468");
+    let text = checkout(&format!(
+        "staff = [{{ id = \"S01\", name = \"Giulia\", pin_sha256 = \"{hash}\" }}]"
+    ));
+    let cfg = Config::load(&write(dir.path(), &text)).expect("a checkout config loads");
+    let c = cfg.checkout.expect("checkout");
+    assert_eq!(c.staff.len(), 1);
+    assert_eq!(
+        c.e_receipt_url_for("0042-till-000007"),
+        "https://shop.example.it/ricevute/0042-till-000007"
+    );
+    assert_eq!(
+        cfg.printer.kind,
+        omnigate::printer::PrinterKind::None,
+        "no [printer]: e-receipt only"
+    );
+}
+
+#[test]
+fn a_checkout_station_without_a_terminal_or_with_bad_values_says_which_key() {
+    // Never a silent default for the device that takes the money.
+    let without_payment = checkout("").replace("[payment]\nkind = \"simulated\"\n", "");
+    assert_eq!(invalid(&without_payment).2, "payment");
+    let without_receipt = checkout("").split("[receipt]").next().unwrap_or_default().to_string();
+    assert_eq!(invalid(&without_receipt).2, "receipt");
+    let http = checkout("").replace("https://shop", "http://shop");
+    assert_eq!(invalid(&http).2, "checkout.e_receipt_url");
+    assert_eq!(
+        invalid(&checkout("payment_timeout_s = 1")).2,
+        "checkout.payment_timeout_s"
+    );
+    let (_, _, key, reason) = invalid(&checkout(
+        "staff = [{ id = \"S01\", name = \"Giulia\", pin_sha256 = \"1234\" }]",
+    ));
+    assert_eq!(key, "checkout.staff[0].pin_sha256");
+    assert!(reason.contains("pin-hash"), "{reason}");
+}
+
+#[test]
+fn staff_pin_hash_reads_the_pin_from_stdin_and_prints_what_the_config_needs() {
+    use std::io::Write as _;
+    let hash_of = |pin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_omnigate"))
+            .args(["staff", "pin-hash", "S01"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run omnigate");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{pin}").expect("write the PIN");
+        drop(stdin);
+        child.wait_with_output().expect("output")
+    };
+    let out = hash_of("2468");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        omnigate::checkout::station::pin_hash("S01", "2468"),
+        "the station accepts PIN 2468 for badge S01 with this hash"
+    );
+    let short = hash_of("12");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stdout).contains("4 to 8 digits"));
+}
