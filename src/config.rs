@@ -74,6 +74,12 @@ pub struct Config {
     /// The receipt's header and footer; required with `[checkout]`.
     #[serde(default)]
     pub receipt: Option<crate::checkout::receipt::ReceiptHeader>,
+    /// Pay, Cancel and Help (default none).
+    #[serde(default)]
+    pub buttons: crate::buttons::ButtonsConfig,
+    /// The station's status light (default none).
+    #[serde(default)]
+    pub status_led: crate::status_led::StatusLedConfig,
 }
 
 /// `[checkout]`: this device is a self-checkout station.
@@ -769,6 +775,8 @@ impl Config {
             }
         }
         self.printer.validate().map_err(|e| (e.key, e.reason))?;
+        self.buttons.validate().map_err(|e| (e.key, e.reason))?;
+        self.status_led.validate().map_err(|e| (e.key, e.reason))?;
         for (key, v) in [
             ("device.store_id", &self.device.store_id),
             ("device.device_id", &self.device.device_id),

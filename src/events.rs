@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::outbox::{admit, Admission, Event, EventClass, OutboxFull};
-use crate::storage::outbox_store::{OutboxStore, OutboxStoreError};
+use crate::storage::outbox_store::{NewEvent, OutboxStore, OutboxStoreError};
 
 /// An event that was not recorded.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,26 @@ impl EventSink {
             .append_at(kind, class, payload, crate::clock::synced_unix_ms())?;
         self.appended.notify_one();
         Ok(Recorded::Stored(event))
+    }
+
+    /// Records `events` (possibly none) and replaces the state `key` with `state`, in one durable step (one
+    /// outbox frame: after a crash both or neither), then wakes the uplink. Blocks until fsynced.
+    ///
+    /// No budget check: this is the self-checkout's basket, whose sale must be recorded once the shopper has
+    /// paid. The budget is enforced before a basket opens ([`EventSink::sales_blocked`] keeps
+    /// [`SALE_RESERVE_BYTES`] free for it).
+    pub fn commit_with_state(
+        &self,
+        events: Vec<NewEvent>,
+        key: &str,
+        state: Vec<u8>,
+    ) -> Result<Vec<Event>, OutboxStoreError> {
+        let had_events = !events.is_empty();
+        let stored = self.store.append_with_state(events, Some((key, state)))?;
+        if had_events {
+            self.appended.notify_one();
+        }
+        Ok(stored)
     }
 
     /// Whether a sale could be recorded now; when not, the kiosk says why and takes none.

@@ -267,7 +267,7 @@ pub fn lookup(scan: &Scan, catalog: &dyn CatalogStore) -> Result<Option<Product>
 /// The code as a shopper can compare it with the label: the GTIN in its printed form, or the scale item code.
 /// A code with neither (a GS1 string without AI 01, an SSCC link) may carry anything, personal data included:
 /// it is neither shown nor logged.
-fn shown_code(scan: &Scan) -> String {
+pub(crate) fn shown_code(scan: &Scan) -> String {
     match (&scan.gtin, &scan.item) {
         (Some(g), _) => g.display_form().to_string(),
         (None, Some(item)) => item.clone(),

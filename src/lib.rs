@@ -13,6 +13,7 @@
 pub mod barcode;
 pub mod bench;
 pub mod bench_sync;
+pub mod buttons;
 pub mod catalog;
 pub mod central;
 pub mod checkout;
@@ -37,6 +38,8 @@ pub mod printer;
 pub mod scanner;
 pub mod snapshot;
 pub mod status;
+pub mod status_led;
 pub mod storage;
 pub mod sync;
+pub mod till;
 pub mod ui;

@@ -47,6 +47,13 @@ pub enum DateError {
 }
 
 impl CalendarDate {
+    /// 1970-01-01: the date of last resort when nothing better is known (no clock, no sale yet).
+    pub const UNIX_EPOCH: CalendarDate = CalendarDate {
+        year: 1970,
+        month: 1,
+        day: 1,
+    };
+
     /// The date `year-month-day`, if it exists.
     pub fn new(year: u16, month: u8, day: u8) -> Result<CalendarDate, DateError> {
         if !(1..=9999).contains(&year) {

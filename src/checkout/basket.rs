@@ -135,6 +135,11 @@ pub struct Cart {
 }
 
 impl Cart {
+    /// The full pricing (discount reasons, VAT summary) of this basket, as the receipt prints it.
+    pub fn priced(&self) -> Result<PricedBasket, PricingError> {
+        price_basket(&pricing_lines(&self.lines), &self.context())
+    }
+
     fn context(&self) -> PricingContext {
         PricingContext {
             business_date: self.business_date,
@@ -492,9 +497,7 @@ impl Basket {
 
     /// The full pricing (discount reasons, VAT summary) for the screen and the receipt; `None` when idle.
     pub fn priced(&self) -> Option<Result<PricedBasket, PricingError>> {
-        self.cart
-            .as_ref()
-            .map(|c| price_basket(&pricing_lines(&c.lines), &c.context()))
+        self.cart.as_ref().map(Cart::priced)
     }
 
     /// After loading a persisted basket at start: a basket that was paying may have been charged, so it goes
@@ -710,7 +713,7 @@ impl Basket {
         };
         // The full pricing for the record: the same engine and inputs as the stored totals, so it cannot fail
         // where they did not; if it somehow did, the sale is still recorded from the stored totals.
-        let priced = price_basket(&pricing_lines(&cart.lines), &cart.context()).ok();
+        let priced = cart.priced().ok();
         let lines: Vec<Value> = cart
             .lines
             .iter()

@@ -37,7 +37,7 @@ pub const MAX_PIN_DIGITS: usize = 8;
 pub const STAFF_IDLE: Duration = Duration::from_secs(60);
 
 /// A key from the station's buttons or keypad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Key {
     /// The Pay button (in staff mode: choose).
     Pay,

@@ -7,7 +7,7 @@
 //! [`supervisor`] owns reopen/backoff over the small [`supervisor::Opener`] trait; [`serial`], [`hid`] and
 //! [`stdin`] are the thin device edges.
 //!
-//! CONTRACT: [`ScanEvent`], [`spawn`].
+//! CONTRACT: [`ScanEvent`], [`spawn`], [`spawn_sharing_stdin`].
 
 pub mod framing;
 pub mod hid;
@@ -45,6 +45,18 @@ pub enum ScanEvent {
 /// unplugged is reported as [`ScanEvent::Disconnected`] (once per outage) and reopened in the background.
 /// Must be called inside a tokio runtime.
 pub fn spawn(cfg: &ScannerConfig, tx: mpsc::Sender<ScanEvent>, cancel: CancellationToken) -> JoinHandle<()> {
+    spawn_sharing_stdin(cfg, None, tx, cancel)
+}
+
+/// [`spawn`], where a stdin scanner reads `stdin_lines` (the `lines` of [`stdin::stdin_streams`]) instead of
+/// starting its own reader, so one reader of standard input serves both the scanner and the station keys.
+/// `None`, or another scanner kind, behaves as [`spawn`] (the lines are dropped: the reader logs and skips them).
+pub fn spawn_sharing_stdin(
+    cfg: &ScannerConfig,
+    stdin_lines: Option<mpsc::Receiver<std::io::Result<Vec<u8>>>>,
+    tx: mpsc::Sender<ScanEvent>,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
     let sup = Supervision {
         debounce: Duration::from_millis(cfg.debounce_ms),
         backoff_max: Duration::from_millis(cfg.reopen_backoff_max_ms),
@@ -54,7 +66,10 @@ pub fn spawn(cfg: &ScannerConfig, tx: mpsc::Sender<ScanEvent>, cancel: Cancellat
             tokio::spawn(supervisor::supervise(serial::SerialOpener::new(s), sup, tx, cancel))
         }
         (ScannerKind::Hid, _, Some(h)) => tokio::spawn(supervisor::supervise(hid::HidOpener::new(h), sup, tx, cancel)),
-        (ScannerKind::Stdin, _, _) => tokio::spawn(stdin::run(stdin::stdin_lines(), sup.debounce, tx, cancel)),
+        (ScannerKind::Stdin, _, _) => {
+            let lines = stdin_lines.unwrap_or_else(stdin::stdin_lines);
+            tokio::spawn(stdin::run(lines, sup.debounce, tx, cancel))
+        }
         (kind, _, _) => {
             // Config validation rejects this; should it slip through, say so on screen instead of panicking.
             let reason = format!("scanner.kind = {kind:?} but its settings section is missing");

@@ -1,13 +1,19 @@
-//! The development scanner: one code per line on standard input (used by `omnigate run` in dev). Owns line
-//! reading and the escapes a developer types for bytes a keyboard cannot: `\x1d` (or any `\xHH`) is that
-//! byte — so GS1 strings with GS separators can be typed — and `\\` is a backslash; any other backslash is
-//! kept as typed. Spaces, tabs and CR around a line (copy-paste, CRLF files) are trimmed; blank lines are
-//! skipped.
+//! The development scanner and station keys: one code per line on standard input (used by `omnigate run` in
+//! dev). Owns line reading, routing station commands away from the scanner, and the escapes a developer types
+//! for bytes a keyboard cannot: `\x1d` (or any `\xHH`) is that byte — so GS1 strings with GS separators can be
+//! typed — and `\\` is a backslash; any other backslash is kept as typed. Spaces, tabs and CR around a line
+//! (copy-paste, CRLF files) are trimmed; blank lines are skipped.
+//!
+//! A line starting with `:` is a station command, the buttons and keypad of a real station: `:pay`, `:cancel`,
+//! `:help`, `:clear`, or `:` and digits (`:1234`), a PIN, sent as its digits then Enter. They go to the key
+//! stream of [`stdin_streams`] ([`crate::buttons`] with `kind = "stdin"`), never to the scanner; anything else
+//! after `:` is logged as unknown with the list of valid commands. A code that really starts with `:` is typed
+//! `\x3a…`. Typed PIN digits are never logged.
 //!
 //! End of input does not end the daemon: the scanner just goes quiet ("stdin closed" is logged once), so the
 //! kiosk keeps running under systemd or with `< /dev/null`.
 //!
-//! Stdin is read on a dedicated OS thread, not with `tokio::io::stdin`: tokio reads stdin on its blocking
+//! Stdin is read once, on a dedicated OS thread, not with `tokio::io::stdin`: tokio reads stdin on its blocking
 //! pool and cannot cancel that read, so Ctrl-C would hang the runtime's shutdown until Enter is pressed.
 //! A detached thread blocked in `read` ends with the process.
 
@@ -19,35 +25,129 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::buttons::Key;
+
 use super::framing::{Debouncer, MAX_CODE_LEN};
 use super::supervisor::send;
 use super::ScanEvent;
 
-/// The lines of standard input, read on a dedicated thread; the channel closes at end of input.
-pub fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+/// Standard input, read once on a dedicated thread and split in two. Each stream may be dropped: what would go
+/// to it is then logged and skipped, and reading goes on for the other. Both channels close at end of input.
+pub struct StdinStreams {
+    /// Lines that are not station commands: the development scanner's input (see [`run`]).
+    pub lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// Keys typed as station commands: the input of [`crate::buttons::spawn`] with `kind = "stdin"`.
+    pub keys: mpsc::Receiver<Key>,
+}
+
+/// Starts the one reader of standard input. Call it once per process: two readers would share lines at random.
+pub fn stdin_streams() -> StdinStreams {
     // Small: a developer pasting a block waits on the channel, not on memory.
-    let (tx, rx) = mpsc::channel(16);
-    let reader = move || {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        loop {
-            let mut line = Vec::new();
-            let r = match input.read_until(b'\n', &mut line) {
-                Ok(0) => return, // end of input: dropping tx tells the scanner task
-                Ok(_) => Ok(line),
-                Err(e) => Err(e),
-            };
-            let failed = r.is_err();
-            if tx.blocking_send(r).is_err() || failed {
+    let (line_tx, lines) = mpsc::channel(16);
+    let (key_tx, keys) = mpsc::channel(16);
+    let reader = move || split_lines(std::io::stdin().lock(), line_tx, key_tx);
+    if let Err(e) = std::thread::Builder::new().name("omnigate-stdin".into()).spawn(reader) {
+        // The closure (and its senders) was dropped: the scanner sees end of input and says so.
+        tracing::error!("stdin scanner: cannot start the reading thread: {e}");
+    }
+    StdinStreams { lines, keys }
+}
+
+/// The barcode lines of standard input (station commands are logged and skipped: nothing reads them).
+pub fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    stdin_streams().lines
+}
+
+/// The reading loop of [`stdin_streams`], over any input: station commands to `keys`, other lines to `lines`,
+/// until end of input, a read error (passed to `lines`) or both receivers gone. Blocking: call it on a thread.
+pub fn split_lines<R: BufRead>(mut input: R, lines: mpsc::Sender<std::io::Result<Vec<u8>>>, keys: mpsc::Sender<Key>) {
+    let (mut lines, mut keys) = (Some(lines), Some(keys));
+    while lines.is_some() || keys.is_some() {
+        let mut line = Vec::new();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => return, // end of input: dropping the senders tells both readers
+            Ok(_) => {}
+            Err(e) => {
+                match &lines {
+                    Some(tx) => drop(tx.blocking_send(Err(e))),
+                    None => tracing::warn!("stdin unreadable, station keys stop: {e}"),
+                }
                 return;
             }
         }
-    };
-    if let Err(e) = std::thread::Builder::new().name("omnigate-stdin".into()).spawn(reader) {
-        // The closure (and its sender) was dropped: the scanner sees end of input and says so.
-        tracing::error!("stdin scanner: cannot start the reading thread: {e}");
+        match parse_command(line.trim_ascii()) {
+            None => match &lines {
+                Some(tx) if tx.blocking_send(Ok(line)).is_ok() => {}
+                Some(_) => lines = None,
+                None => tracing::debug!("stdin: line ignored, the scanner does not read stdin"),
+            },
+            Some(Ok(typed)) => {
+                tracing::debug!("stdin: station command {}", describe(&typed));
+                let Some(tx) = &keys else {
+                    tracing::warn!("stdin: station command ignored: buttons.kind is not \"stdin\"");
+                    continue;
+                };
+                if typed.into_iter().any(|k| tx.blocking_send(k).is_err()) {
+                    tracing::warn!("stdin: station command ignored: buttons.kind is not \"stdin\"");
+                    keys = None;
+                }
+            }
+            Some(Err(unknown)) => {
+                tracing::warn!("stdin: unknown station command {unknown}, ignored; valid: {VALID_COMMANDS}");
+            }
+        }
     }
-    rx
+}
+
+/// The station commands, as listed to a developer who typed something else.
+pub const VALID_COMMANDS: &str = ":pay, :cancel, :help, :clear, :<digits> (a PIN, sent with Enter)";
+
+/// A line after `:` that is no station command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCommand(String);
+
+/// Shows what was typed, unless it has digits: then it may be a mistyped PIN, and only its length is shown.
+impl std::fmt::Display for UnknownCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.chars().any(|c| c.is_ascii_digit()) {
+            write!(
+                f,
+                "(\":\" and {} characters, not shown: it has digits)",
+                self.0.chars().count()
+            )
+        } else {
+            write!(f, "\":{}\"", self.0)
+        }
+    }
+}
+
+/// A trimmed stdin line as a station command: `None` when it does not start with `:` (a code), else the keys
+/// it types or why it is not a command. Case and spaces after the `:` do not matter.
+pub fn parse_command(line: &[u8]) -> Option<Result<Vec<Key>, UnknownCommand>> {
+    let rest = line.strip_prefix(b":")?.trim_ascii();
+    let keys = match rest.to_ascii_lowercase().as_slice() {
+        b"pay" => vec![Key::Pay],
+        b"cancel" => vec![Key::Cancel],
+        b"help" => vec![Key::Help],
+        b"clear" => vec![Key::Clear],
+        digits if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            let mut keys: Vec<Key> = digits.iter().map(|d| Key::Digit(d - b'0')).collect();
+            keys.push(Key::Enter);
+            keys
+        }
+        _ => return Some(Err(UnknownCommand(String::from_utf8_lossy(rest).into_owned()))),
+    };
+    Some(Ok(keys))
+}
+
+/// A command's keys for the log, PIN digits masked: `Pay`, `4 digits + Enter`.
+fn describe(keys: &[Key]) -> String {
+    let digits = keys.iter().filter(|k| matches!(k, Key::Digit(_))).count();
+    if digits > 0 {
+        format!("{digits} digits + Enter")
+    } else {
+        format!("{keys:?}")
+    }
 }
 
 /// Reads codes from `lines` (one per line; the channel closing is end of input) until `cancel`. End of input
@@ -194,5 +294,128 @@ mod tests {
         ];
         assert_eq!(events, want);
         cancel.cancel();
+    }
+
+    #[test]
+    fn station_commands_are_parsed_into_keys() {
+        use Key::*;
+        /// `None`: a code; `Some(Err(()))`: an unknown command.
+        type Parsed = Option<Result<Vec<Key>, ()>>;
+        let table: &[(&[u8], Parsed)] = &[
+            (b"4006381333931", None),
+            (b"\\x3a123", None),
+            (b":pay", Some(Ok(vec![Pay]))),
+            (b":cancel", Some(Ok(vec![Cancel]))),
+            (b":help", Some(Ok(vec![Help]))),
+            (b":clear", Some(Ok(vec![Clear]))),
+            (b": PAY", Some(Ok(vec![Pay]))),
+            (b":1234", Some(Ok(vec![Digit(1), Digit(2), Digit(3), Digit(4), Enter]))),
+            (b":0", Some(Ok(vec![Digit(0), Enter]))),
+            (b":", Some(Err(()))),
+            (b":12a4", Some(Err(()))),
+            (b":-1", Some(Err(()))),
+            (b":enter", Some(Err(()))),
+            (b":paying", Some(Err(()))),
+        ];
+        for (typed, want) in table {
+            let got = parse_command(typed).map(|r| r.map_err(|_| ()));
+            assert_eq!(&got, want, "typed {:?}", String::from_utf8_lossy(typed));
+        }
+    }
+
+    #[test]
+    fn an_unknown_command_is_shown_unless_it_may_be_a_pin() {
+        let typo = parse_command(b":hlep").and_then(Result::err).expect("unknown");
+        assert_eq!(typo.to_string(), "\":hlep\"");
+        let pin_typo = parse_command(b":98x76").and_then(Result::err).expect("unknown");
+        let shown = pin_typo.to_string();
+        assert!(
+            !shown.contains("98") && !shown.contains("76") && shown.contains('5'),
+            "{shown}"
+        );
+        assert!(VALID_COMMANDS.contains(":pay") && VALID_COMMANDS.contains(":clear"));
+        assert_eq!(
+            describe(&[Key::Digit(1), Key::Digit(9), Key::Enter]),
+            "2 digits + Enter"
+        );
+    }
+
+    /// Runs the reading loop over `input` with both streams read; returns (lines, keys).
+    fn split(input: &[u8]) -> (Vec<Vec<u8>>, Vec<Key>) {
+        let (line_tx, mut line_rx) = mpsc::channel(64);
+        let (key_tx, mut key_rx) = mpsc::channel(64);
+        split_lines(std::io::Cursor::new(input.to_vec()), line_tx, key_tx);
+        let mut lines = Vec::new();
+        while let Ok(l) = line_rx.try_recv() {
+            lines.push(l.expect("a line"));
+        }
+        let mut keys = Vec::new();
+        while let Ok(k) = key_rx.try_recv() {
+            keys.push(k);
+        }
+        (lines, keys)
+    }
+
+    #[test]
+    fn one_reader_sends_codes_to_the_scanner_and_commands_to_the_station() {
+        let (lines, keys) = split(b"4006381333931\n:pay\n  :1234\r\n:nope\n\\x3a99\n:clear\n:help");
+        assert_eq!(lines, vec![b"4006381333931\n".to_vec(), b"\\x3a99\n".to_vec()]);
+        assert_eq!(unescape(lines[1].trim_ascii()), b":99", "an escaped colon is a code");
+        use Key::*;
+        assert_eq!(
+            keys,
+            vec![Pay, Digit(1), Digit(2), Digit(3), Digit(4), Enter, Clear, Help],
+            "the unknown :nope is dropped"
+        );
+    }
+
+    #[test]
+    fn a_stream_nobody_reads_does_not_stop_the_other() {
+        let input = b":pay\n111\n:help\n222\n";
+        let (line_tx, mut line_rx) = mpsc::channel(64);
+        let (key_tx, key_rx) = mpsc::channel(64);
+        drop(key_rx); // buttons are GPIO, not stdin
+        split_lines(std::io::Cursor::new(input.to_vec()), line_tx, key_tx);
+        let mut lines = Vec::new();
+        while let Ok(l) = line_rx.try_recv() {
+            lines.push(l.expect("a line"));
+        }
+        assert_eq!(lines, vec![b"111\n".to_vec(), b"222\n".to_vec()]);
+
+        let (line_tx, line_rx) = mpsc::channel(64);
+        let (key_tx, mut key_rx) = mpsc::channel(64);
+        drop(line_rx); // the scanner is a real one
+        split_lines(std::io::Cursor::new(input.to_vec()), line_tx, key_tx);
+        let mut keys = Vec::new();
+        while let Ok(k) = key_rx.try_recv() {
+            keys.push(k);
+        }
+        assert_eq!(keys, vec![Key::Pay, Key::Help]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_scanner_never_sees_a_station_command() {
+        let (line_tx, line_rx) = mpsc::channel(64);
+        let (key_tx, _key_rx) = mpsc::channel(64);
+        let input = std::io::Cursor::new(b"123\n:pay\n:42\n456\n".to_vec());
+        // On a thread, as in the daemon: its blocking sends may not run on the runtime.
+        std::thread::spawn(move || split_lines(input, line_tx, key_tx))
+            .join()
+            .expect("reader thread");
+        let (tx, mut rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(line_rx, Duration::ZERO, tx, cancel.clone()));
+        let mut events = Vec::new();
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            events.push(ev);
+        }
+        let want = vec![
+            ScanEvent::Connected,
+            ScanEvent::Code(b"123".to_vec()),
+            ScanEvent::Code(b"456".to_vec()),
+        ];
+        assert_eq!(events, want);
+        cancel.cancel();
+        task.await.expect("stops on cancel");
     }
 }
