@@ -7,9 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
+use omnigate::catalog::Unit;
 use omnigate::config::Language;
 use omnigate::display::render_png;
-use omnigate::ui::{ErrorClass, Frame, ProductView, Screen};
+use omnigate::pricing::{Discount, PromotionDetail, Reason};
+use omnigate::ui::{
+    CheckoutLine, CheckoutPhase, CheckoutView, ErrorClass, Frame, LineQuantity, Notice, PrinterNote, ProductView,
+    Screen, StaffChoice,
+};
 
 const PORTRAIT: (u32, u32) = (240, 320);
 const LANDSCAPE: (u32, u32) = (320, 240);
@@ -51,8 +56,279 @@ fn product(name: &str, brand: &str, price_cents: i64) -> ProductView {
     }
 }
 
+fn line(name: &str, quantity: LineQuantity, amount_cents: i64) -> CheckoutLine {
+    CheckoutLine {
+        name: name.into(),
+        quantity,
+        amount_cents,
+        discounts: Vec::new(),
+        needs_age_check: false,
+    }
+}
+
+fn pieces(count: u32, unit_price_cents: i64) -> LineQuantity {
+    LineQuantity::Pieces {
+        count,
+        unit_price_cents,
+    }
+}
+
+fn promotion(label: &str, detail: PromotionDetail) -> Reason {
+    Reason::Promotion {
+        id: format!("promo-{label}"),
+        label: label.into(),
+        detail,
+    }
+}
+
+/// Three lines: a multi-buy promotion, a weighed item, and the newest a plain piece.
+fn three_lines() -> Vec<CheckoutLine> {
+    vec![
+        CheckoutLine {
+            discounts: vec![Discount {
+                reason: promotion(
+                    "3x2",
+                    PromotionDetail::MultiBuy {
+                        buy: 3,
+                        pay: 2,
+                        free: 1,
+                    },
+                ),
+                cents: 120,
+            }],
+            ..line("Biscotti frollini Mulino Bianco", pieces(3, 120), 240)
+        },
+        line(
+            "Prosciutto crudo di Parma DOP",
+            LineQuantity::Weight {
+                grams: 532,
+                price_per_kg_cents: 2990,
+            },
+            1591,
+        ),
+        line("Spaghetti n.5 Barilla 500 g", pieces(1, 89), 89),
+    ]
+}
+
+fn checkout(phase: CheckoutPhase, lines: Vec<CheckoutLine>, notice: Option<Notice>) -> Screen {
+    let total_cents = lines.iter().map(|l| l.amount_cents).sum();
+    let savings_cents = lines.iter().flat_map(|l| &l.discounts).map(|d| d.cents).sum();
+    Screen::Checkout(CheckoutView {
+        phase,
+        lines,
+        total_cents,
+        savings_cents,
+        member: false,
+        notice,
+    })
+}
+
+/// A 50-line basket: it scrolls, the newest lines stay in view.
+fn fifty_lines() -> Vec<CheckoutLine> {
+    (1..=50)
+        .map(|i| {
+            let mut l = line(
+                &format!("Articolo {i:02} Yogurt bianco"),
+                pieces(1 + i % 3, 55),
+                55 * i64::from(1 + i % 3),
+            );
+            if i % 7 == 0 {
+                l.discounts.push(Discount {
+                    reason: promotion("-20%", PromotionDetail::PercentOff { percent: 20 }),
+                    cents: 11,
+                });
+                l.amount_cents -= 11;
+            }
+            l
+        })
+        .collect()
+}
+
+/// Every checkout screen: each phase, and each notice over the three-line basket.
+fn checkout_screens() -> Vec<(String, Frame)> {
+    let frame = |screen| Frame { screen, offline: false };
+    let scanning = CheckoutPhase::Scanning;
+    let receipt = |e_receipt_url: Option<&str>, printer| CheckoutPhase::Receipt {
+        receipt_number: "0042-0815".into(),
+        e_receipt_url: e_receipt_url.map(str::to_string),
+        printer,
+    };
+    let url = Some("https://scontrini.example.it/r/0042-0815?k=7f3a9c");
+    let mut member_lines = three_lines();
+    member_lines[2].discounts.push(Discount {
+        reason: Reason::MemberPrice {
+            unit_price_cents: 79,
+            unit: Unit::Piece,
+        },
+        cents: 10,
+    });
+    member_lines[2].amount_cents = 79;
+    let mut member = checkout(
+        scanning.clone(),
+        member_lines,
+        Some(Notice::MemberPricesApplied { savings_cents: 10 }),
+    );
+    if let Screen::Checkout(v) = &mut member {
+        v.member = true;
+    }
+    let mut age_lines = three_lines();
+    age_lines.push(CheckoutLine {
+        needs_age_check: true,
+        ..line("Chianti Classico DOCG 0,75 l", pieces(1, 1290), 1290)
+    });
+    let mut out: Vec<(String, Frame)> = vec![
+        (
+            "checkout_empty".into(),
+            frame(checkout(scanning.clone(), Vec::new(), None)),
+        ),
+        (
+            "checkout_three_lines".into(),
+            frame(checkout(scanning.clone(), three_lines(), None)),
+        ),
+        (
+            "checkout_fifty_lines".into(),
+            frame(checkout(scanning.clone(), fifty_lines(), None)),
+        ),
+        ("checkout_member_prices".into(), frame(member)),
+        (
+            "checkout_awaiting_staff".into(),
+            frame(checkout(
+                CheckoutPhase::AwaitingStaff { min_age: 18 },
+                age_lines.clone(),
+                None,
+            )),
+        ),
+        (
+            "checkout_paying".into(),
+            frame(checkout(
+                CheckoutPhase::Paying { amount_cents: 1920 },
+                three_lines(),
+                None,
+            )),
+        ),
+        (
+            "checkout_reconciling".into(),
+            frame(checkout(CheckoutPhase::Reconciling, three_lines(), None)),
+        ),
+        (
+            "checkout_receipt_printed".into(),
+            frame(checkout(receipt(None, PrinterNote::Printed), three_lines(), None)),
+        ),
+        (
+            "checkout_receipt_paper_out".into(),
+            frame(checkout(receipt(url, PrinterNote::PaperOut), three_lines(), None)),
+        ),
+        (
+            "checkout_receipt_printer_offline".into(),
+            frame(checkout(receipt(url, PrinterNote::Offline), three_lines(), None)),
+        ),
+        (
+            "checkout_receipt_e_receipt_only".into(),
+            frame(checkout(receipt(url, PrinterNote::EReceiptOnly), three_lines(), None)),
+        ),
+        (
+            "checkout_help_coming".into(),
+            frame(checkout(CheckoutPhase::HelpComing, three_lines(), None)),
+        ),
+        (
+            "checkout_staff_pin".into(),
+            frame(checkout(
+                CheckoutPhase::StaffPin {
+                    digits_entered: 2,
+                    wrong: false,
+                },
+                three_lines(),
+                None,
+            )),
+        ),
+        (
+            "checkout_staff_pin_wrong".into(),
+            frame(checkout(
+                CheckoutPhase::StaffPin {
+                    digits_entered: 0,
+                    wrong: true,
+                },
+                three_lines(),
+                None,
+            )),
+        ),
+        (
+            "checkout_staff_menu".into(),
+            frame(checkout(
+                CheckoutPhase::StaffMenu {
+                    staff_name: "Giulia R.".into(),
+                    highlighted: Some(StaffChoice::RemoveLine),
+                    selected_line: Some(1),
+                },
+                age_lines,
+                None,
+            )),
+        ),
+        (
+            "checkout_cancelled".into(),
+            frame(checkout(CheckoutPhase::Cancelled, Vec::new(), None)),
+        ),
+    ];
+    let notices = [
+        (
+            "unknown_code",
+            Notice::UnknownCode {
+                code: "8001234567890".into(),
+            },
+        ),
+        (
+            "invalid_code",
+            Notice::InvalidCode {
+                reason: ErrorClass::CheckDigit,
+            },
+        ),
+        (
+            "cannot_add",
+            Notice::CannotAdd {
+                name: "Mele Golden sfuse".into(),
+            },
+        ),
+        ("payment_declined", Notice::PaymentDeclined),
+        ("payment_cancelled", Notice::PaymentCancelled),
+        ("payment_in_progress", Notice::PaymentInProgress),
+        ("age_check_needed", Notice::AgeCheckNeeded { min_age: 18 }),
+        (
+            "member_prices_applied",
+            Notice::MemberPricesApplied { savings_cents: 150 },
+        ),
+        ("wait_for_staff", Notice::WaitForStaff),
+        ("empty_basket", Notice::EmptyBasket),
+        ("already_member", Notice::AlreadyMember),
+        ("nothing_to_approve", Notice::NothingToApprove),
+        ("no_such_line", Notice::NoSuchLine { line: 6 }),
+        ("cancel_after_reconcile", Notice::CancelAfterReconcile),
+    ];
+    for (name, notice) in notices {
+        let lines = if notice == Notice::EmptyBasket {
+            Vec::new()
+        } else {
+            three_lines()
+        };
+        out.push((
+            format!("checkout_notice_{name}"),
+            frame(checkout(scanning.clone(), lines, Some(notice))),
+        ));
+    }
+    out
+}
+
 /// The screens a shopper can meet, each with a name that says what it shows.
-fn screens() -> Vec<(&'static str, Frame)> {
+fn screens() -> Vec<(String, Frame)> {
+    let mut all: Vec<(String, Frame)> = price_check_screens()
+        .into_iter()
+        .map(|(n, f)| (n.to_string(), f))
+        .collect();
+    all.extend(checkout_screens());
+    all
+}
+
+/// The price-check screens.
+fn price_check_screens() -> Vec<(&'static str, Frame)> {
     let frame = |screen, offline| Frame { screen, offline };
     vec![
         ("idle", frame(Screen::Idle, false)),
@@ -217,7 +493,7 @@ fn screens() -> Vec<(&'static str, Frame)> {
 fn cases(size: (u32, u32), only: Option<&[&str]>) -> Vec<Case> {
     let mut out = Vec::new();
     for (name, frame) in screens() {
-        if only.is_some_and(|o| !o.contains(&name)) {
+        if only.is_some_and(|o| !o.contains(&name.as_str())) {
             continue;
         }
         for lang in [Language::It, Language::En] {
@@ -304,6 +580,14 @@ fn landscape_panel_screens_match_their_golden_images() {
             "product_long_name_promotion",
             "product_by_weight",
             "invalid_check_digit",
+            "checkout_three_lines",
+            "checkout_fifty_lines",
+            "checkout_member_prices",
+            "checkout_awaiting_staff",
+            "checkout_paying",
+            "checkout_receipt_paper_out",
+            "checkout_staff_menu",
+            "checkout_notice_payment_declined",
         ]),
     ));
 }
@@ -323,6 +607,16 @@ fn small_monochrome_panel_screens_match_their_golden_images() {
             "scanner_disconnected",
             "sales_paused_offline",
             "out_of_order_message",
+            "checkout_three_lines",
+            "checkout_member_prices",
+            "checkout_awaiting_staff",
+            "checkout_paying",
+            "checkout_reconciling",
+            "checkout_receipt_paper_out",
+            "checkout_staff_pin",
+            "checkout_staff_menu",
+            "checkout_cancelled",
+            "checkout_notice_unknown_code",
         ]),
     ));
 }

@@ -38,6 +38,7 @@ pub(crate) fn render<D: DrawTarget<Color = BinaryColor>>(
     );
     match &frame.screen {
         Screen::Product(p) => product(target, top, below, lang, p),
+        Screen::Checkout(view) => super::checkout::render_mono(target, top, below, lang, view),
         Screen::Idle => {
             draw::fitted_line(target, t.title, top, SMALL, ON, Align::Left)?;
             message(target, below, &[(t.idle_headline_short, &FONT_7X13_BOLD, 2)])

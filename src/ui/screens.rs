@@ -18,21 +18,21 @@ use super::{fit, ErrorClass, Frame, Language, ProductView, Screen};
 
 /// Sizes and fonts for one display size.
 pub(crate) struct Metrics {
-    margin: u32,
+    pub(crate) margin: u32,
     header_h: u32,
     header_font: &'static MonoFont<'static>,
     offline_font: &'static MonoFont<'static>,
     brand_font: &'static MonoFont<'static>,
     name_font: &'static MonoFont<'static>,
     name_lines: usize,
-    body_font: &'static MonoFont<'static>,
-    body_bold_font: &'static MonoFont<'static>,
-    headline_font: &'static MonoFont<'static>,
+    pub(crate) body_font: &'static MonoFont<'static>,
+    pub(crate) body_bold_font: &'static MonoFont<'static>,
+    pub(crate) headline_font: &'static MonoFont<'static>,
     code_font: &'static MonoFont<'static>,
     /// Largest magnification of the 10×20 font for the price.
     price_scale: u32,
-    icon: u32,
-    gap: u32,
+    pub(crate) icon: u32,
+    pub(crate) gap: u32,
 }
 
 impl Metrics {
@@ -86,7 +86,11 @@ pub(crate) fn render<D: DrawTarget<Color = Rgb565>>(
     let area = target.bounding_box();
     target.fill_solid(&area, palette::PAGE)?;
     let m = Metrics::for_size(area.size);
-    header(target, area, &m, lang, frame.offline)?;
+    let title = match frame.screen {
+        Screen::Checkout(_) => text::checkout_texts(lang).title,
+        _ => texts(lang).title,
+    };
+    header(target, area, &m, lang, title, frame.offline)?;
     let content = content_area(area, &m);
     match &frame.screen {
         Screen::Product(p) => product(target, content, &m, lang, p),
@@ -96,6 +100,7 @@ pub(crate) fn render<D: DrawTarget<Color = Rgb565>>(
         Screen::ScannerDisconnected => disconnected(target, content, &m, lang),
         Screen::SalesPaused => idle(target, content, &m, lang, true),
         Screen::OutOfOrder { message } => out_of_order(target, content, &m, lang, message.as_deref()),
+        Screen::Checkout(view) => super::checkout::render(target, content, &m, lang, view),
     }
 }
 
@@ -112,6 +117,7 @@ fn header<D: DrawTarget<Color = Rgb565>>(
     area: Rectangle,
     m: &Metrics,
     lang: Language,
+    title_text: &str,
     offline: bool,
 ) -> Result<(), D::Error> {
     let t = texts(lang);
@@ -144,13 +150,13 @@ fn header<D: DrawTarget<Color = Rgb565>>(
         Point::new(area.top_left.x + m.margin as i32, y),
         Size::new(title_w, m.header_h),
     );
-    draw::fitted_line(target, t.title, title, font, palette::ON_BRAND, Align::Left)?;
+    draw::fitted_line(target, title_text, title, font, palette::ON_BRAND, Align::Left)?;
     Ok(())
 }
 
 /// What the product screen has to show, decided before anything is placed.
 pub(crate) struct Needs {
-    pub(crate) name_lines: usize,
+    name_lines: usize,
     pub(crate) promo: bool,
     pub(crate) price_height: u32,
     pub(crate) unit: bool,

@@ -3,7 +3,8 @@
 //!
 //! Strings here are written in characters the ISO 8859-15 fonts can draw: "..." instead of "…", straight quotes.
 
-use super::{ErrorClass, Language};
+use super::{ErrorClass, Language, LineQuantity, Notice, PrinterNote, StaffChoice};
+use crate::money::format_eur;
 
 /// Every fixed string of the UI in one language.
 #[derive(Debug)]
@@ -126,6 +127,419 @@ pub fn texts(lang: Language) -> &'static Texts {
         Language::It => &IT,
         Language::En => &EN,
     }
+}
+
+/// Every fixed string of the self-checkout screens in one language. `*_short` strings are for the 128×64 panel
+/// (at most 21 characters).
+#[derive(Debug)]
+pub struct CheckoutTexts {
+    /// Header bar title on the checkout screens.
+    pub title: &'static str,
+    /// Empty basket: what to do first.
+    pub empty_basket: &'static str,
+    /// The label beside the total.
+    pub total: &'static str,
+    /// "You saved" before the amount.
+    pub saved_prefix: &'static str,
+    /// The same on the 128×64 panel.
+    pub saved_short_prefix: &'static str,
+    /// Member badge by the total.
+    pub member_badge: &'static str,
+    /// Under the total while scanning.
+    pub scanning_hint: &'static str,
+    /// Flag under an age-restricted line still to be approved.
+    pub age_check_line: &'static str,
+    /// Phase words on the 128×64 panel, one per phase.
+    pub phase_scanning_short: &'static str,
+    /// 128×64: awaiting staff.
+    pub phase_awaiting_short: &'static str,
+    /// 128×64: paying.
+    pub phase_paying_short: &'static str,
+    /// 128×64: reconciling.
+    pub phase_reconciling_short: &'static str,
+    /// 128×64: receipt.
+    pub phase_receipt_short: &'static str,
+    /// 128×64: help coming.
+    pub phase_help_short: &'static str,
+    /// 128×64: staff PIN.
+    pub phase_pin_short: &'static str,
+    /// 128×64: staff menu.
+    pub phase_menu_short: &'static str,
+    /// 128×64: cancelled.
+    pub phase_cancelled_short: &'static str,
+    /// Paying: headline.
+    pub paying_headline: &'static str,
+    /// Paying: hint under the amount.
+    pub paying_hint: &'static str,
+    /// Reconciling: headline.
+    pub reconciling_headline: &'static str,
+    /// Reconciling: the warning that matters.
+    pub reconciling_detail: &'static str,
+    /// Reconciling: hint.
+    pub reconciling_hint: &'static str,
+    /// Reconciling, 128×64.
+    pub reconciling_short: &'static str,
+    /// Receipt: headline.
+    pub receipt_headline: &'static str,
+    /// Receipt: "Receipt no." before the number.
+    pub receipt_number_prefix: &'static str,
+    /// Receipt printed: take it.
+    pub printed: &'static str,
+    /// Paper out: take the e-receipt.
+    pub paper_out: &'static str,
+    /// Printer offline: take the e-receipt.
+    pub printer_offline: &'static str,
+    /// E-receipt only station.
+    pub e_receipt_only: &'static str,
+    /// Under the QR code.
+    pub scan_qr: &'static str,
+    /// Paper out, 128×64.
+    pub paper_out_short: &'static str,
+    /// Printer offline, 128×64.
+    pub printer_offline_short: &'static str,
+    /// E-receipt only, 128×64.
+    pub e_receipt_short: &'static str,
+    /// Help coming: headline.
+    pub help_headline: &'static str,
+    /// Help coming: hint.
+    pub help_hint: &'static str,
+    /// Awaiting staff: banner over the basket, before the age.
+    pub awaiting_prefix: &'static str,
+    /// Awaiting staff: after the age.
+    pub awaiting_suffix: &'static str,
+    /// Staff PIN: headline.
+    pub pin_headline: &'static str,
+    /// Staff PIN: the last PIN was wrong.
+    pub pin_wrong: &'static str,
+    /// Staff PIN: how to confirm or leave.
+    pub pin_hint: &'static str,
+    /// Staff menu: headline before the staff name.
+    pub menu_headline: &'static str,
+    /// Staff menu: approve age.
+    pub menu_approve: &'static str,
+    /// Staff menu: remove a line (no line chosen yet).
+    pub menu_remove: &'static str,
+    /// Staff menu: "remove line" before the line number.
+    pub menu_remove_line: &'static str,
+    /// Staff menu: cancel basket.
+    pub menu_cancel: &'static str,
+    /// Staff menu: reprint last receipt.
+    pub menu_reprint: &'static str,
+    /// Staff menu: how to choose.
+    pub menu_hint: &'static str,
+    /// Staff menu on the 128×64 panel: the four choices by digit.
+    pub menu_short: &'static str,
+    /// Cancelled: headline.
+    pub cancelled_headline: &'static str,
+    /// Cancelled: nothing was charged.
+    pub cancelled_detail: &'static str,
+    /// Cancelled: what next.
+    pub cancelled_hint: &'static str,
+    /// Cancelled, 128×64.
+    pub cancelled_short: &'static str,
+    /// "Over N only" on the 128×64 panel: before the age.
+    pub age_short_prefix: &'static str,
+    /// Notices, in the order of [`Notice`].
+    pub unknown_code: &'static str,
+    /// Invalid code: before the reason.
+    pub invalid_code: &'static str,
+    /// Cannot add: after the product name.
+    pub cannot_add: &'static str,
+    /// Payment declined.
+    pub declined: &'static str,
+    /// Payment cancelled at the terminal.
+    pub payment_cancelled: &'static str,
+    /// Payment in progress.
+    pub payment_in_progress: &'static str,
+    /// Age check needed: before the age.
+    pub age_check_prefix: &'static str,
+    /// Age check needed: after the age.
+    pub age_check_suffix: &'static str,
+    /// Member prices applied: before the savings.
+    pub member_applied: &'static str,
+    /// Wait for staff.
+    pub wait_for_staff: &'static str,
+    /// Pay with an empty basket.
+    pub nothing_to_pay: &'static str,
+    /// Loyalty card scanned twice.
+    pub already_member: &'static str,
+    /// Nothing to approve.
+    pub nothing_to_approve: &'static str,
+    /// No such line: before the number.
+    pub no_such_line: &'static str,
+    /// Cancel after reconciling.
+    pub cancel_after_reconcile: &'static str,
+    /// "N more lines above": after the number.
+    pub more_above_suffix: &'static str,
+    /// The same for one line.
+    pub one_more_above: &'static str,
+    /// Label price line ("price from the scale label").
+    pub label_price: &'static str,
+}
+
+const CHECKOUT_IT: CheckoutTexts = CheckoutTexts {
+    title: "Cassa automatica",
+    empty_basket: "Scansiona il primo prodotto",
+    total: "Totale",
+    saved_prefix: "Hai risparmiato ",
+    saved_short_prefix: "Risparmi ",
+    member_badge: "SOCIO",
+    scanning_hint: "Premi Paga quando hai finito",
+    age_check_line: "Verifica età in attesa",
+    phase_scanning_short: "Spesa",
+    phase_awaiting_short: "Attendi il personale",
+    phase_paying_short: "Pagamento",
+    phase_reconciling_short: "Verifica pagamento",
+    phase_receipt_short: "Pagato, grazie!",
+    phase_help_short: "Aiuto in arrivo",
+    phase_pin_short: "PIN personale",
+    phase_menu_short: "Menu personale",
+    phase_cancelled_short: "Spesa annullata",
+    paying_headline: "Pagamento in corso",
+    paying_hint: "Segui le istruzioni sul terminale di pagamento",
+    reconciling_headline: "Attendi: stiamo verificando il pagamento",
+    reconciling_detail: "Non pagare di nuovo",
+    reconciling_hint: "Chiediamo l'esito al terminale. Ci vuole poco.",
+    reconciling_short: "Non pagare di nuovo",
+    receipt_headline: "Grazie!",
+    receipt_number_prefix: "Scontrino n. ",
+    printed: "Ritira lo scontrino",
+    paper_out: "Carta esaurita: prendi lo scontrino elettronico",
+    printer_offline: "Stampante non disponibile: prendi lo scontrino elettronico",
+    e_receipt_only: "Prendi lo scontrino elettronico",
+    scan_qr: "Inquadra il codice con il telefono",
+    paper_out_short: "Carta finita: QR",
+    printer_offline_short: "Stampante KO: QR",
+    e_receipt_short: "Scontrino via QR",
+    help_headline: "Sta arrivando un addetto",
+    help_hint: "Resta alla cassa, arriviamo subito",
+    awaiting_prefix: "Attendi il personale per la verifica dell'età (",
+    awaiting_suffix: "+)",
+    pin_headline: "Codice personale",
+    pin_wrong: "Codice errato, riprova",
+    pin_hint: "Digita il PIN e premi Paga. Annulla per uscire.",
+    menu_headline: "Personale: ",
+    menu_approve: "Approva età",
+    menu_remove: "Rimuovi una riga",
+    menu_remove_line: "Rimuovi riga ",
+    menu_cancel: "Annulla la spesa",
+    menu_reprint: "Ristampa scontrino",
+    menu_hint: "Tasti 1-4, oppure Aiuto = voce successiva, Paga = conferma, Annulla = esci",
+    menu_short: "1Età 2Riga 3Ann 4Stam",
+    cancelled_headline: "Spesa annullata",
+    cancelled_detail: "Nessun importo è stato addebitato",
+    cancelled_hint: "Scansiona un prodotto per iniziare una nuova spesa",
+    cancelled_short: "Nessun addebito",
+    age_short_prefix: "Età ",
+    unknown_code: "Prodotto non trovato, chiedi al personale. Codice: ",
+    invalid_code: "Codice non valido. ",
+    cannot_add: ": non si può aggiungere, chiedi al personale",
+    declined: "Pagamento rifiutato. La spesa è invariata: riprova o chiedi al personale.",
+    payment_cancelled: "Pagamento annullato. La spesa è invariata.",
+    payment_in_progress: "Pagamento in corso: attendi l'esito",
+    age_check_prefix: "Prodotto vietato ai minori di ",
+    age_check_suffix: " anni: un addetto verificherà l'età",
+    member_applied: "Prezzi soci applicati: risparmi ",
+    wait_for_staff: "Un addetto sta arrivando: attendi",
+    nothing_to_pay: "Il carrello è vuoto: scansiona un prodotto",
+    already_member: "Carta socio già registrata",
+    nothing_to_approve: "Nessun prodotto da approvare",
+    no_such_line: "Riga inesistente: ",
+    cancel_after_reconcile: "L'annullamento avverrà dopo la verifica del pagamento",
+    more_above_suffix: " righe sopra",
+    one_more_above: "1 riga sopra",
+    label_price: "Prezzo da etichetta",
+};
+
+const CHECKOUT_EN: CheckoutTexts = CheckoutTexts {
+    title: "Self-checkout",
+    empty_basket: "Scan your first item",
+    total: "Total",
+    saved_prefix: "You saved ",
+    saved_short_prefix: "Saved ",
+    member_badge: "MEMBER",
+    scanning_hint: "Press Pay when you are done",
+    age_check_line: "Age check pending",
+    phase_scanning_short: "Basket",
+    phase_awaiting_short: "Wait for staff",
+    phase_paying_short: "Paying",
+    phase_reconciling_short: "Checking payment",
+    phase_receipt_short: "Paid, thank you!",
+    phase_help_short: "Help is coming",
+    phase_pin_short: "Staff PIN",
+    phase_menu_short: "Staff menu",
+    phase_cancelled_short: "Basket cancelled",
+    paying_headline: "Payment in progress",
+    paying_hint: "Follow the instructions on the card terminal",
+    reconciling_headline: "Please wait: checking your payment",
+    reconciling_detail: "Do not pay again",
+    reconciling_hint: "We are asking the terminal for the result. It will not take long.",
+    reconciling_short: "Do not pay again",
+    receipt_headline: "Thank you!",
+    receipt_number_prefix: "Receipt no. ",
+    printed: "Please take your receipt",
+    paper_out: "Paper out: take your e-receipt",
+    printer_offline: "Printer not available: take your e-receipt",
+    e_receipt_only: "Take your e-receipt",
+    scan_qr: "Scan the code with your phone",
+    paper_out_short: "Paper out: QR code",
+    printer_offline_short: "No printer: QR code",
+    e_receipt_short: "E-receipt: QR code",
+    help_headline: "Help is on the way",
+    help_hint: "Please stay at the till",
+    awaiting_prefix: "Please wait for staff to check your age (",
+    awaiting_suffix: "+)",
+    pin_headline: "Staff PIN",
+    pin_wrong: "Wrong PIN, try again",
+    pin_hint: "Type the PIN and press Pay. Cancel to leave.",
+    menu_headline: "Staff: ",
+    menu_approve: "Approve age",
+    menu_remove: "Remove a line",
+    menu_remove_line: "Remove line ",
+    menu_cancel: "Cancel basket",
+    menu_reprint: "Reprint last receipt",
+    menu_hint: "Keys 1-4, or Help = next item, Pay = confirm, Cancel = leave",
+    menu_short: "1Age 2Line 3Canc 4Rpt",
+    cancelled_headline: "Basket cancelled",
+    cancelled_detail: "Nothing was charged",
+    cancelled_hint: "Scan an item to start a new basket",
+    cancelled_short: "Nothing charged",
+    age_short_prefix: "Age ",
+    unknown_code: "Product not found, please ask staff. Code: ",
+    invalid_code: "Barcode not valid. ",
+    cannot_add: ": cannot be added, please ask staff",
+    declined: "Payment declined. Your basket is unchanged: try again or ask staff.",
+    payment_cancelled: "Payment cancelled. Your basket is unchanged.",
+    payment_in_progress: "Payment in progress: please wait",
+    age_check_prefix: "Over ",
+    age_check_suffix: " only: a member of staff will check your age",
+    member_applied: "Member prices applied: you save ",
+    wait_for_staff: "A member of staff is coming: please wait",
+    nothing_to_pay: "Your basket is empty: scan an item",
+    already_member: "Member card already scanned",
+    nothing_to_approve: "Nothing to approve",
+    no_such_line: "No such line: ",
+    cancel_after_reconcile: "The cancel happens once the payment is checked",
+    more_above_suffix: " more lines above",
+    one_more_above: "1 more line above",
+    label_price: "Price from the label",
+};
+
+/// The checkout table for `lang`.
+pub fn checkout_texts(lang: Language) -> &'static CheckoutTexts {
+    match lang {
+        Language::It => &CHECKOUT_IT,
+        Language::En => &CHECKOUT_EN,
+    }
+}
+
+/// The banner text for `notice`.
+pub fn notice(lang: Language, notice: &Notice) -> String {
+    let t = checkout_texts(lang);
+    match notice {
+        Notice::UnknownCode { code } => format!("{}{code}", t.unknown_code),
+        Notice::InvalidCode { reason } => format!("{}{}", t.invalid_code, invalid_reason(lang, *reason)),
+        Notice::CannotAdd { name } => format!("{name}{}", t.cannot_add),
+        Notice::PaymentDeclined => t.declined.to_string(),
+        Notice::PaymentCancelled => t.payment_cancelled.to_string(),
+        Notice::PaymentInProgress => t.payment_in_progress.to_string(),
+        Notice::AgeCheckNeeded { min_age } => format!("{}{min_age}{}", t.age_check_prefix, t.age_check_suffix),
+        Notice::MemberPricesApplied { savings_cents } => {
+            format!("{}{}", t.member_applied, format_eur(*savings_cents))
+        }
+        Notice::WaitForStaff => t.wait_for_staff.to_string(),
+        Notice::EmptyBasket => t.nothing_to_pay.to_string(),
+        Notice::AlreadyMember => t.already_member.to_string(),
+        Notice::NothingToApprove => t.nothing_to_approve.to_string(),
+        Notice::NoSuchLine { line } => format!("{}{}", t.no_such_line, line.saturating_add(1)),
+        Notice::CancelAfterReconcile => t.cancel_after_reconcile.to_string(),
+    }
+}
+
+/// The notice in a few words for the 128×64 panel (cut to fit there).
+pub fn notice_short(lang: Language, notice: &Notice) -> String {
+    let (t, c) = (texts(lang), checkout_texts(lang));
+    match notice {
+        Notice::UnknownCode { .. } => t.not_found_headline_short.to_string(),
+        Notice::InvalidCode { reason } => invalid_reason_short(lang, *reason).to_string(),
+        Notice::AgeCheckNeeded { min_age } => format!("{}{min_age}+", c.age_short_prefix),
+        Notice::MemberPricesApplied { savings_cents } => format!("{} -{}", c.member_badge, format_eur(*savings_cents)),
+        other => self::notice(lang, other),
+    }
+}
+
+/// The quantity line under a basket line's name; `None` for a single piece (the amount says it all).
+pub fn quantity(lang: Language, q: &LineQuantity) -> Option<String> {
+    match q {
+        LineQuantity::Pieces { count, .. } if *count <= 1 => None,
+        LineQuantity::Pieces {
+            count,
+            unit_price_cents,
+        } => Some(format!("{count} x {}", format_eur(*unit_price_cents))),
+        LineQuantity::Weight {
+            grams,
+            price_per_kg_cents,
+        } => Some(format!(
+            "{} x {} {}",
+            weight(*grams),
+            format_eur(*price_per_kg_cents),
+            texts(lang).per_kg
+        )),
+        LineQuantity::LabelPrice => Some(checkout_texts(lang).label_price.to_string()),
+    }
+}
+
+/// The banner while an age check waits for staff, e.g. "Please wait for staff to check your age (18+)".
+pub fn awaiting_staff(lang: Language, min_age: u8) -> String {
+    let t = checkout_texts(lang);
+    format!("{}{min_age}{}", t.awaiting_prefix, t.awaiting_suffix)
+}
+
+/// "3 more lines above".
+pub fn more_above(lang: Language, n: usize) -> String {
+    let t = checkout_texts(lang);
+    if n == 1 {
+        t.one_more_above.to_string()
+    } else {
+        format!("{n}{}", t.more_above_suffix)
+    }
+}
+
+/// "You saved € 1,20".
+pub fn saved(lang: Language, cents: i64) -> String {
+    format!("{}{}", checkout_texts(lang).saved_prefix, format_eur(cents))
+}
+
+/// What became of the paper receipt, in full and for the 128×64 panel.
+pub fn printer_note(lang: Language, note: PrinterNote) -> (&'static str, &'static str) {
+    let t = checkout_texts(lang);
+    match note {
+        PrinterNote::Printed => (t.printed, t.printed),
+        PrinterNote::PaperOut => (t.paper_out, t.paper_out_short),
+        PrinterNote::Offline => (t.printer_offline, t.printer_offline_short),
+        PrinterNote::EReceiptOnly => (t.e_receipt_only, t.e_receipt_short),
+    }
+}
+
+/// A staff menu choice, with the selected line when removing one (shown 1-based).
+pub fn staff_choice(lang: Language, choice: StaffChoice, line: Option<usize>) -> String {
+    let t = checkout_texts(lang);
+    match (choice, line) {
+        (StaffChoice::ApproveAge, _) => t.menu_approve.to_string(),
+        (StaffChoice::RemoveLine, Some(i)) => format!("{}{}", t.menu_remove_line, i.saturating_add(1)),
+        (StaffChoice::RemoveLine, None) => t.menu_remove.to_string(),
+        (StaffChoice::CancelBasket, _) => t.menu_cancel.to_string(),
+        (StaffChoice::ReprintReceipt, _) => t.menu_reprint.to_string(),
+    }
+}
+
+/// The PIN as typed so far: one `*` per digit and `_` for the rest of a 4-digit PIN (the digits never show).
+pub fn pin_mask(digits_entered: u8) -> String {
+    let n = usize::from(digits_entered.min(12));
+    let blanks = 4usize.saturating_sub(n);
+    let mut cells = vec!["*"; n];
+    cells.extend(std::iter::repeat_n("_", blanks));
+    cells.join(" ")
 }
 
 /// Why a code was refused, in words a shopper understands.
