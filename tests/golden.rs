@@ -302,6 +302,9 @@ fn checkout_screens() -> Vec<(String, Frame)> {
         ("nothing_to_approve", Notice::NothingToApprove),
         ("no_such_line", Notice::NoSuchLine { line: 6 }),
         ("cancel_after_reconcile", Notice::CancelAfterReconcile),
+        ("sales_paused", Notice::SalesPaused),
+        ("unknown_badge", Notice::UnknownBadge),
+        ("nothing_to_reprint", Notice::NothingToReprint),
     ];
     for (name, notice) in notices {
         let lines = if notice == Notice::EmptyBasket {

@@ -173,6 +173,21 @@ impl Cart {
     }
 }
 
+/// The message for a basket that cannot be priced, naming the product from the cart.
+fn cannot_price(cart: &Cart, e: PricingError) -> Effect {
+    let name = cart
+        .lines
+        .iter()
+        .find(|l| l.product.sku == e.sku)
+        .map(|l| l.product.name.clone())
+        .unwrap_or_else(|| e.sku.clone());
+    Effect::Message(Message::CannotAdd {
+        sku: e.sku,
+        name,
+        problem: e.problem,
+    })
+}
+
 fn pricing_lines(lines: &[Line]) -> Vec<BasketLine> {
     lines.iter().map(Line::to_pricing).collect()
 }
@@ -328,6 +343,8 @@ pub enum Message {
     CannotAdd {
         /// The product's SKU.
         sku: String,
+        /// Its name, for the screen.
+        name: String,
         /// Why.
         problem: LineProblem,
     },
@@ -601,10 +618,10 @@ impl Basket {
         if self.payment_pending() {
             return vec![Effect::Message(Message::PaymentInProgress)];
         }
-        let sku = product.sku.clone();
+        let (sku, name) = (product.sku.clone(), product.name.clone());
         let line = BasketLine::scanned(product, scan);
         if let Err(problem) = line.check() {
-            return vec![Effect::Message(Message::CannotAdd { sku, problem })];
+            return vec![Effect::Message(Message::CannotAdd { sku, name, problem })];
         }
         let (mut cart, opened) = self.working_cart(env);
         // A repeat scan of a piece adds to its line; weight and price labels are each a line of their own. Only
@@ -631,6 +648,7 @@ impl Basket {
         if let Err(e) = cart.reprice() {
             return vec![Effect::Message(Message::CannotAdd {
                 sku,
+                name,
                 problem: e.problem,
             })];
         }
@@ -648,10 +666,7 @@ impl Basket {
         }
         cart.loyalty_id = Some(id);
         if let Err(e) = cart.reprice() {
-            return vec![Effect::Message(Message::CannotAdd {
-                sku: e.sku,
-                problem: e.problem,
-            })];
+            return vec![cannot_price(&cart, e)];
         }
         let savings_cents = cart.totals.member_savings_cents;
         self.commit(cart, opened);
@@ -918,10 +933,7 @@ impl Basket {
         let removed = cart.lines.remove(line);
         let value_cents = cart.totals.lines.get(line).map_or(0, |t| t.net_cents);
         if let Err(e) = cart.reprice() {
-            return vec![Effect::Message(Message::CannotAdd {
-                sku: e.sku,
-                problem: e.problem,
-            })];
+            return vec![cannot_price(&cart, e)];
         }
         let payload = json!({
             "action": "remove_line",
@@ -1309,12 +1321,12 @@ mod tests {
         for (input, problem) in cases {
             for mut basket in [Basket::new("dev1"), after([scan(&a)])] {
                 let before = basket.clone();
-                let sku = match &input {
-                    Input::Product { product, .. } => product.sku.clone(),
+                let (sku, name) = match &input {
+                    Input::Product { product, .. } => (product.sku.clone(), product.name.clone()),
                     _ => unreachable!("cases are products"),
                 };
                 let effects = basket.handle(input.clone(), &env());
-                assert_eq!(effects, message(Message::CannotAdd { sku, problem }));
+                assert_eq!(effects, message(Message::CannotAdd { sku, name, problem }));
                 assert_eq!(basket, before);
             }
         }

@@ -9,3 +9,4 @@
 pub mod basket;
 pub mod receipt;
 pub mod station;
+pub mod view;

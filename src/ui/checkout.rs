@@ -114,7 +114,10 @@ fn notice_banner(lang: Language, notice: &Notice) -> Banner {
         | Notice::EmptyBasket
         | Notice::AlreadyMember
         | Notice::NothingToApprove
-        | Notice::CancelAfterReconcile => (palette::WARN, palette::ON_WARN),
+        | Notice::CancelAfterReconcile
+        | Notice::SalesPaused
+        | Notice::UnknownBadge
+        | Notice::NothingToReprint => (palette::WARN, palette::ON_WARN),
     };
     Banner {
         text: text::notice(lang, notice),
@@ -1459,6 +1462,9 @@ mod tests {
             Notice::NothingToApprove,
             Notice::NoSuchLine { line: 6 },
             Notice::CancelAfterReconcile,
+            Notice::SalesPaused,
+            Notice::UnknownBadge,
+            Notice::NothingToReprint,
         ];
         for lang in [Language::It, Language::En] {
             let mut words: Vec<String> = notices.iter().map(|n| text::notice(lang, n)).collect();

@@ -268,6 +268,12 @@ pub enum Notice {
     },
     /// A cancel waits until the terminal confirms the payment did not happen.
     CancelAfterReconcile,
+    /// The queue for central is full: no new basket until it drains (price checks still work).
+    SalesPaused,
+    /// A staff badge that is not in this station's staff list.
+    UnknownBadge,
+    /// Staff asked for a reprint, but no sale was made here since the last start of the list.
+    NothingToReprint,
 }
 
 /// Draws `frame` in `lang` onto an RGB565 target, filling it whole.

@@ -269,6 +269,12 @@ pub struct CheckoutTexts {
     pub no_such_line: &'static str,
     /// Cancel after reconciling.
     pub cancel_after_reconcile: &'static str,
+    /// New sales are paused (queue for central full).
+    pub sales_paused_notice: &'static str,
+    /// A badge not in the staff list.
+    pub unknown_badge: &'static str,
+    /// No sale to reprint.
+    pub nothing_to_reprint: &'static str,
     /// "N more lines above": after the number.
     pub more_above_suffix: &'static str,
     /// The same for one line.
@@ -346,6 +352,9 @@ const CHECKOUT_IT: CheckoutTexts = CheckoutTexts {
     nothing_to_approve: "Nessun prodotto da approvare",
     no_such_line: "Riga inesistente: ",
     cancel_after_reconcile: "L'annullamento avverrà dopo la verifica del pagamento",
+    sales_paused_notice: "Cassa momentaneamente chiusa: usa una cassa con operatore",
+    unknown_badge: "Badge non abilitato su questa cassa",
+    nothing_to_reprint: "Nessuno scontrino da ristampare",
     more_above_suffix: " righe sopra",
     one_more_above: "1 riga sopra",
     label_price: "Prezzo da etichetta",
@@ -420,6 +429,9 @@ const CHECKOUT_EN: CheckoutTexts = CheckoutTexts {
     nothing_to_approve: "Nothing to approve",
     no_such_line: "No such line: ",
     cancel_after_reconcile: "The cancel happens once the payment is checked",
+    sales_paused_notice: "This checkout is paused: please use a staffed till",
+    unknown_badge: "Badge not enabled on this checkout",
+    nothing_to_reprint: "No receipt to reprint",
     more_above_suffix: " more lines above",
     one_more_above: "1 more line above",
     label_price: "Price from the label",
@@ -453,6 +465,9 @@ pub fn notice(lang: Language, notice: &Notice) -> String {
         Notice::NothingToApprove => t.nothing_to_approve.to_string(),
         Notice::NoSuchLine { line } => format!("{}{}", t.no_such_line, line.saturating_add(1)),
         Notice::CancelAfterReconcile => t.cancel_after_reconcile.to_string(),
+        Notice::SalesPaused => t.sales_paused_notice.to_string(),
+        Notice::UnknownBadge => t.unknown_badge.to_string(),
+        Notice::NothingToReprint => t.nothing_to_reprint.to_string(),
     }
 }
 
