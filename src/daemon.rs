@@ -70,6 +70,9 @@ pub enum DaemonError {
     /// The MQTT settings are unusable (certificate, key or password file).
     #[error(transparent)]
     Mqtt(#[from] crate::mqtt::MqttError),
+    /// A self-checkout device (terminal, printer, buttons, light) or its saved state could not be opened.
+    #[error("checkout: {0}")]
+    Checkout(String),
 }
 
 /// Runs the kiosk until `shutdown` completes.
@@ -238,7 +241,22 @@ pub async fn run_with(
     );
     let feedback = Feedback::spawn(&cfg.feedback, cancel.child_token())?;
     let (scan_tx, scan_rx) = mpsc::channel(64);
-    let scanner_task = scanner::spawn(&cfg.scanner, scan_tx, cancel.child_token());
+    // One reader of stdin for the dev scanner and the dev keys (`:pay`…), when either uses it.
+    let uses_stdin = (
+        cfg.scanner.kind == crate::config::ScannerKind::Stdin,
+        cfg.buttons.kind == crate::buttons::ButtonsKind::Stdin,
+    );
+    let (stdin_lines, stdin_keys) = if uses_stdin.0 || uses_stdin.1 {
+        let streams = crate::scanner::stdin::stdin_streams();
+        (Some(streams.lines), Some(streams.keys))
+    } else {
+        (None, None)
+    };
+    let scanner_task = scanner::spawn_sharing_stdin(&cfg.scanner, stdin_lines, scan_tx, cancel.child_token());
+    let checkout = match &cfg.checkout {
+        Some(_) => Some(open_checkout(&cfg, rules.clone(), &sink, stdin_keys, &cancel).await?),
+        None => None,
+    };
 
     // No uplink yet: the kiosk is offline (and says so) until the MQTT link reports otherwise.
     let kiosk = Kiosk::new(rules, true);
@@ -265,6 +283,7 @@ pub async fn run_with(
             catalog_changed: Some(catalog_version_rx),
             lock: Some(lock_rx),
             sales_paused: Some(sales_paused_rx),
+            checkout,
         },
         &mut shutdown,
     )
@@ -538,6 +557,74 @@ pub struct LoopParts {
     pub lock: Option<watch::Receiver<Option<crate::sync::Lock>>>,
     /// Payments paused because the queue for central is full.
     pub sales_paused: Option<watch::Receiver<bool>>,
+    /// The self-checkout, on a station (`[checkout]`): scans and keys go to it.
+    pub checkout: Option<CheckoutParts>,
+}
+
+/// The self-checkout's part of the event loop.
+pub struct CheckoutParts {
+    /// The station and its devices.
+    pub till: crate::till::Till,
+    /// Terminal and printer answers.
+    pub results: Option<mpsc::Receiver<crate::checkout::station::StationInput>>,
+    /// Pay, Cancel, Help and keypad keys.
+    pub keys: Option<mpsc::Receiver<crate::buttons::Key>>,
+    /// The status light.
+    pub light: Option<crate::status_led::StatusLed>,
+}
+
+/// Opens the self-checkout's devices (terminal, printer, buttons, light) and resumes the saved station.
+async fn open_checkout(
+    cfg: &Config,
+    rules: Rules,
+    sink: &Arc<EventSink>,
+    stdin_keys: Option<mpsc::Receiver<crate::buttons::Key>>,
+    cancel: &CancellationToken,
+) -> Result<CheckoutParts, DaemonError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| DaemonError::Checkout(format!("{what}: {e}"));
+    let (Some(checkout), Some(payment), Some(header)) = (&cfg.checkout, &cfg.payment, &cfg.receipt) else {
+        return Err(DaemonError::Checkout("[checkout] needs [payment] and [receipt]".into()));
+    };
+    let terminal =
+        crate::payment::open_terminal(payment, &cfg.device.state_dir).map_err(|e| fail("payment terminal", &e))?;
+    let printer = crate::printer::open_printer(&cfg.printer).map_err(|e| fail("printer", &e))?;
+    let keys =
+        crate::buttons::spawn(&cfg.buttons, stdin_keys, cancel.child_token()).map_err(|e| fail("buttons", &e))?;
+    let light = match cfg.status_led.kind {
+        crate::status_led::StatusLedKind::None => None,
+        _ => Some(
+            crate::status_led::StatusLed::spawn(
+                &cfg.status_led,
+                crate::status_led::StationLight::Idle,
+                cancel.child_token(),
+            )
+            .map_err(|e| fail("status light", &e))?,
+        ),
+    };
+    let (mut till, results) = crate::till::Till::open(crate::till::TillParts {
+        checkout: checkout.clone(),
+        header: header.clone(),
+        language: cfg.device.language,
+        columns: cfg.printer.columns,
+        rules,
+        sink: sink.clone(),
+        terminal,
+        printer,
+        store_id: cfg.device.store_id.clone(),
+        device_id: cfg.device.device_id.clone(),
+    })
+    .await
+    .map_err(|e| fail("saved state", &e))?;
+    till.refresh_printer_status().await;
+    if let Some(status) = till.printer_status() {
+        tracing::info!(printer = %status, "receipt printer");
+    }
+    Ok(CheckoutParts {
+        till,
+        results: Some(results),
+        keys: Some(keys),
+        light,
+    })
 }
 
 /// The event loop: scanner events and timers in, frames and signals out. Tells systemd READY=1 once the first
@@ -557,7 +644,17 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         catalog_changed,
         lock,
         sales_paused,
+        checkout,
     } = parts;
+    let mut checkout = checkout;
+    // Apart from the station, so that waiting on them and handling what arrives borrow different things.
+    let mut keys = checkout.as_mut().and_then(|c| c.keys.take());
+    let mut results = checkout.as_mut().and_then(|c| c.results.take());
+    // The station's timers (abandonment, payment timeout, receipt screen) advance by monotonic time.
+    let mut tick = tokio::time::interval(crate::till::Till::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_tick = Instant::now();
+    let mut light = None;
     let mut link = link;
     let mut catalog_changed = catalog_changed;
     let mut lock = lock;
@@ -567,7 +664,12 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         kiosk.set_locked(current.map(|l| l.message));
     }
     health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
-    health.set_display(show(panel.as_mut(), Some(kiosk.frame().clone())));
+    let first = match &checkout {
+        Some(c) => station_frame(&kiosk, c),
+        None => kiosk.frame().clone(),
+    };
+    health.set_display(show(panel.as_mut(), Some(first.clone())));
+    let mut shown = Some(first);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
     // Ping at half the interval so one slow frame push never trips the watchdog. WATCHDOG_USEC=0 means none.
@@ -589,6 +691,19 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         let reaction: Reaction = tokio::select! {
             _ = &mut shutdown => return Ok(()),
             ev = scan_rx.recv(), if scanner_open => match ev {
+                Some(ScanEvent::Code(bytes)) if checkout.is_some() => {
+                    catalog.refresh();
+                    health.set_scanner(true);
+                    match checkout.as_mut() {
+                        Some(c) if !kiosk.locked() => {
+                            let scanned = c.till.resolve(&bytes, catalog.current());
+                            let signals = c.till.handle(crate::checkout::station::StationInput::Scan(scanned)).await;
+                            station_reaction(signals)
+                        }
+                        // Out of order: nothing is sold; the "not available" sound says so.
+                        _ => kiosk.on_scanner(&ScanEvent::Code(bytes), catalog.current()),
+                    }
+                }
                 Some(ev) => {
                     // One stat per scan: a catalog imported meanwhile is what the shopper sees.
                     catalog.refresh();
@@ -614,6 +729,36 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
             _ = idle => {
                 idle_deadline = None;
                 kiosk.on_idle_timeout()
+            }
+            key = next(&mut keys) => {
+                match (checkout.as_mut(), key) {
+                    (Some(c), Some(key)) if !kiosk.locked() => {
+                        let signals = c.till.handle(crate::checkout::station::StationInput::Key(key)).await;
+                        station_reaction(signals)
+                    }
+                    (_, None) => {
+                        // The buttons stopped (shutdown): the station keeps its scanner.
+                        keys = None;
+                        continue;
+                    }
+                    _ => continue,
+                }
+            }
+            input = next(&mut results) => {
+                let (Some(c), Some(input)) = (checkout.as_mut(), input) else {
+                    results = None;
+                    continue;
+                };
+                let signals = c.till.handle(input).await;
+                station_reaction(signals)
+            }
+            _ = tick.tick(), if checkout.is_some() => {
+                let now = Instant::now();
+                let elapsed = now.duration_since(last_tick);
+                last_tick = now;
+                let Some(c) = checkout.as_mut() else { continue };
+                let signals = c.till.handle(crate::checkout::station::StationInput::Tick { elapsed }).await;
+                station_reaction(signals)
             }
             _ = ping.tick() => {
                 if watchdog.is_some() {
@@ -659,9 +804,31 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                     continue;
                 };
                 let paused = *p.borrow_and_update();
+                if let Some(c) = checkout.as_mut() {
+                    c.till.set_sales_blocked(paused);
+                }
                 kiosk.set_sales_paused(paused)
             }
         };
+        if let Some(c) = checkout.as_mut() {
+            // The station decides the screen; the kiosk only its rest screens (welcome, paused, out of order).
+            if let Some(s) = reaction.signal {
+                feedback.signal(s);
+            }
+            let frame = station_frame(&kiosk, c);
+            if shown.as_ref() != Some(&frame) {
+                health.set_display(show(panel.as_mut(), Some(frame.clone())));
+                shown = Some(frame);
+            }
+            let now_light = station_light(&kiosk, c);
+            if light != Some(now_light) {
+                if let Some(l) = &c.light {
+                    l.set(now_light);
+                }
+                light = Some(now_light);
+            }
+            continue;
+        }
         if let Some(s) = reaction.signal {
             feedback.signal(s);
         }
@@ -681,6 +848,61 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
         ) {
             idle_deadline = None;
         }
+    }
+}
+
+/// The next message of `rx`; never when there is none (no station, or the channel ended).
+async fn next<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx.as_mut() {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A station step's sounds as a loop reaction (the frame is recomputed after every input).
+fn station_reaction(signals: Vec<crate::feedback::Signal>) -> Reaction {
+    Reaction {
+        frame: None,
+        signal: signals.last().copied(),
+        arm_idle_timer: false,
+    }
+}
+
+/// What a station shows: central's lock or a failed commit as out of order, the checkout screens while a sale
+/// is open or a notice is up, otherwise the kiosk's rest screen (welcome, sales paused, scanner unplugged).
+fn station_frame(kiosk: &Kiosk, c: &CheckoutParts) -> crate::ui::Frame {
+    let rest = kiosk.frame();
+    if kiosk.locked() {
+        return rest.clone();
+    }
+    if c.till.broken().is_some() {
+        return crate::ui::Frame {
+            screen: crate::ui::Screen::OutOfOrder { message: None },
+            offline: rest.offline,
+        };
+    }
+    let url = |n: &str| c.till.e_receipt_url(n);
+    match crate::checkout::view::view(c.till.station(), &url) {
+        Some(view) => crate::ui::Frame {
+            screen: crate::ui::Screen::Checkout(view),
+            offline: rest.offline,
+        },
+        None => rest.clone(),
+    }
+}
+
+/// The status light for the station's state.
+fn station_light(kiosk: &Kiosk, c: &CheckoutParts) -> crate::status_led::StationLight {
+    use crate::status_led::StationLight;
+    let station = c.till.station();
+    if kiosk.locked() || c.till.broken().is_some() {
+        StationLight::OutOfOrder
+    } else if station.needs_staff() {
+        StationLight::NeedsStaff
+    } else if matches!(station.basket().state(), crate::checkout::basket::State::Idle) {
+        StationLight::Idle
+    } else {
+        StationLight::Busy
     }
 }
 

@@ -118,6 +118,11 @@ impl Kiosk {
         }
     }
 
+    /// Whether central locked the device (out of order).
+    pub fn locked(&self) -> bool {
+        self.locked.is_some()
+    }
+
     /// The frame on screen now.
     pub fn frame(&self) -> &Frame {
         &self.frame

@@ -134,7 +134,7 @@ fn check_config_command_prints_file_key_and_reason_and_fails() {
 #[test]
 fn shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config");
-    for name in ["omnigate.toml", "dev.toml"] {
+    for name in ["omnigate.toml", "dev.toml", "dev-checkout.toml"] {
         let out = Command::new(env!("CARGO_BIN_EXE_omnigate"))
             .arg("check-config")
             .arg(root.join(name))
