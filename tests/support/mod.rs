@@ -344,3 +344,4 @@ impl Drop for Central {
 pub mod certs;
 pub mod daemon;
 pub mod link;
+pub mod station;
