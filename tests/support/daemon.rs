@@ -59,6 +59,20 @@ output_dir = "frames"
 
     /// Starts (again) with an existing directory and config.
     pub fn spawn_in(dir: &Path, cfg: &Path) -> Daemon {
+        Daemon::spawn_with_stderr(dir, cfg, Stdio::inherit())
+    }
+
+    /// [`Daemon::spawn_in`], with the daemon's log (warnings and errors) appended to `<dir>/daemon.log`.
+    pub fn spawn_logged(dir: &Path, cfg: &Path) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .expect("open the daemon log");
+        Daemon::spawn_with_stderr(dir, cfg, Stdio::from(log))
+    }
+
+    fn spawn_with_stderr(dir: &Path, cfg: &Path, stderr: Stdio) -> Daemon {
         let sock_path = dir.join(format!("notify-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&sock_path);
         let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
@@ -69,6 +83,7 @@ output_dir = "frames"
             .env("NOTIFY_SOCKET", &sock_path)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn daemon");
         let stdin = child.stdin.take();

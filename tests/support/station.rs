@@ -57,6 +57,8 @@ pub struct Options {
     pub printer: PrinterSetup,
     /// Seconds before a payment without answer is reconciled.
     pub payment_timeout_s: u64,
+    /// Keep the daemon's log in `daemon.log` ([`Station::log`]) instead of the test's output.
+    pub log_to_file: bool,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             settles: "approved",
             printer: PrinterSetup::File,
             payment_timeout_s: 120,
+            log_to_file: false,
         }
     }
 }
@@ -108,6 +111,7 @@ pub struct Station {
     /// Its directory (config, state, receipts).
     pub dir: PathBuf,
     cfg: PathBuf,
+    logged: bool,
     _tmp: tempfile::TempDir,
 }
 
@@ -181,19 +185,33 @@ kind = "stdin"
             ),
         )
         .expect("config");
-        let daemon = Daemon::spawn_in(&dir, &cfg);
+        let daemon = if opts.log_to_file {
+            Daemon::spawn_logged(&dir, &cfg)
+        } else {
+            Daemon::spawn_in(&dir, &cfg)
+        };
         Station {
             daemon,
             scanner,
             dir,
             cfg,
+            logged: opts.log_to_file,
             _tmp: tmp,
         }
     }
 
     /// Starts the daemon again on the same directory and scanner (after [`Station::kill`]).
     pub fn restart(&mut self) {
-        self.daemon = Daemon::spawn_in(&self.dir, &self.cfg);
+        self.daemon = if self.logged {
+            Daemon::spawn_logged(&self.dir, &self.cfg)
+        } else {
+            Daemon::spawn_in(&self.dir, &self.cfg)
+        };
+    }
+
+    /// The daemon's log so far (with `log_to_file`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
     }
 
     /// SIGKILL.
