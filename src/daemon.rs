@@ -522,7 +522,7 @@ fn build_status(
         health: crate::status::HealthStatus {
             scanner: health.scanner(),
             display: health.display(),
-            printer: "none",
+            printer: health.printer(),
         },
         disk: crate::status::disk_usage(state_dir),
         locked: false,
@@ -665,7 +665,10 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
     }
     health.set_catalog(catalog.current().version(), catalog.current().len().unwrap_or(0));
     let first = match &checkout {
-        Some(c) => station_frame(&kiosk, c),
+        Some(c) => {
+            health.set_printer(c.till.printer_health());
+            station_frame(&kiosk, c)
+        }
         None => kiosk.frame().clone(),
     };
     health.set_display(show(panel.as_mut(), Some(first.clone())));
@@ -820,6 +823,7 @@ pub async fn run_loop(parts: LoopParts, shutdown: impl Future<Output = ()>) -> R
                 health.set_display(show(panel.as_mut(), Some(frame.clone())));
                 shown = Some(frame);
             }
+            health.set_printer(c.till.printer_health());
             let now_light = station_light(&kiosk, c);
             if light != Some(now_light) {
                 if let Some(l) = &c.light {

@@ -14,8 +14,21 @@ pub struct Health {
     display_ok: AtomicBool,
     catalog_products: AtomicU64,
     catalog_version: AtomicU64,
+    /// Index into [`PRINTER_STATES`].
+    printer: std::sync::atomic::AtomicU8,
     changed: tokio::sync::Notify,
 }
+
+/// What the status says of the receipt printer.
+pub const PRINTER_STATES: [&str; 7] = [
+    "none",
+    "ready",
+    "paper_low",
+    "paper_out",
+    "cover_open",
+    "offline",
+    "unknown",
+];
 
 impl Default for Health {
     fn default() -> Self {
@@ -24,6 +37,7 @@ impl Default for Health {
             display_ok: AtomicBool::new(true),
             catalog_products: AtomicU64::new(0),
             catalog_version: AtomicU64::new(0),
+            printer: std::sync::atomic::AtomicU8::new(0),
             changed: tokio::sync::Notify::new(),
         }
     }
@@ -60,6 +74,27 @@ impl Health {
     /// Resolves when a flag changed since the last call.
     pub async fn changed(&self) {
         self.changed.notified().await
+    }
+
+    /// `"ok"` or `"disconnected"`.
+    /// The receipt printer's state, one of [`PRINTER_STATES`] (anything else reads as `unknown`).
+    pub fn set_printer(&self, state: &str) {
+        let i = PRINTER_STATES
+            .iter()
+            .position(|s| *s == state)
+            .unwrap_or(PRINTER_STATES.len() - 1);
+        let i = u8::try_from(i).unwrap_or(u8::MAX);
+        if self.printer.swap(i, Ordering::Relaxed) != i {
+            self.changed.notify_one();
+        }
+    }
+
+    /// The receipt printer's state for the status.
+    pub fn printer(&self) -> &'static str {
+        PRINTER_STATES
+            .get(usize::from(self.printer.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or("unknown")
     }
 
     /// `"ok"` or `"disconnected"`.
@@ -151,7 +186,8 @@ pub struct HealthStatus {
     pub scanner: &'static str,
     /// `"ok"` or `"error"`.
     pub display: &'static str,
-    /// `"none"` until the receipt printer exists (issue 4).
+    /// The receipt printer: `"none"` (no printer: e-receipts only, or a price-check kiosk), `"ready"`,
+    /// `"paper_low"`, `"paper_out"`, `"cover_open"`, `"offline"`.
     pub printer: &'static str,
 }
 

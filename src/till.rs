@@ -142,6 +142,19 @@ impl Till {
         self.printer_status.as_ref()
     }
 
+    /// The printer's state as the fleet status says it (see [`crate::status::PRINTER_STATES`]).
+    pub fn printer_health(&self) -> &'static str {
+        match (&self.printer, &self.printer_status) {
+            (None, _) => "none",
+            (Some(_), None) => "unknown",
+            (Some(_), Some(PrinterStatus::Ready)) => "ready",
+            (Some(_), Some(PrinterStatus::PaperLow)) => "paper_low",
+            (Some(_), Some(PrinterStatus::PaperOut)) => "paper_out",
+            (Some(_), Some(PrinterStatus::CoverOpen)) => "cover_open",
+            (Some(_), Some(PrinterStatus::Offline { .. })) => "offline",
+        }
+    }
+
     /// The e-receipt address of a receipt number.
     pub fn e_receipt_url(&self, receipt_number: &str) -> String {
         self.checkout.e_receipt_url_for(receipt_number)
@@ -200,8 +213,19 @@ impl Till {
         if self.broken.is_some() {
             return Vec::new();
         }
-        if let StationInput::Tick { .. } = input {
-            self.business_date = business_date(&self.station);
+        match &input {
+            StationInput::Tick { .. } => self.business_date = business_date(&self.station),
+            StationInput::Printed(result) => {
+                self.printer_status = match result {
+                    PrintResult::Printed => Some(PrinterStatus::Ready),
+                    PrintResult::PaperOut => Some(PrinterStatus::PaperOut),
+                    PrintResult::Offline => Some(PrinterStatus::Offline {
+                        reason: "the last receipt could not be printed".into(),
+                    }),
+                    PrintResult::NoPrinter => None,
+                }
+            }
+            _ => {}
         }
         let env = self.checkout.env(self.business_date);
         let step = self.station.handle(input, &env);
