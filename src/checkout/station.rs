@@ -36,6 +36,10 @@ pub const MAX_PIN_DIGITS: usize = 8;
 /// Staff mode closes by itself after this long without a key or scan (a badge left logged in is a risk).
 pub const STAFF_IDLE: Duration = Duration::from_secs(60);
 
+/// On an idle station, a notice (an unknown code scanned, a badge refused…) gives way to the welcome screen
+/// after this long without input.
+pub const IDLE_NOTICE_FOR: Duration = Duration::from_secs(10);
+
 /// A key from the station's buttons or keypad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -324,6 +328,8 @@ pub struct Station {
     persisted: Persisted,
     staff: StaffMode,
     staff_quiet: Duration,
+    /// Time without a scan or key (for [`IDLE_NOTICE_FOR`]).
+    idle_quiet: Duration,
     directory: Vec<StaffMember>,
     help_requested: bool,
     notice: Option<Notice>,
@@ -337,6 +343,7 @@ impl Station {
             persisted,
             staff: StaffMode::Off,
             staff_quiet: Duration::ZERO,
+            idle_quiet: Duration::ZERO,
             directory,
             help_requested: false,
             notice: None,
@@ -413,14 +420,20 @@ impl Station {
         match input {
             StationInput::Scan(scanned) => {
                 self.staff_quiet = Duration::ZERO;
+                self.idle_quiet = Duration::ZERO;
                 self.on_scan(scanned, env)
             }
             StationInput::Key(key) => {
                 self.staff_quiet = Duration::ZERO;
+                self.idle_quiet = Duration::ZERO;
                 self.on_key(key, env)
             }
             StationInput::Tick { elapsed } => {
                 let mut step = Step::default();
+                self.idle_quiet = self.idle_quiet.saturating_add(elapsed);
+                if self.idle_quiet >= IDLE_NOTICE_FOR && matches!(self.basket().state(), State::Idle) {
+                    self.notice = None;
+                }
                 if self.staff != StaffMode::Off {
                     self.staff_quiet = self.staff_quiet.saturating_add(elapsed);
                     if self.staff_quiet >= STAFF_IDLE {
@@ -651,6 +664,17 @@ impl Station {
                     }
                     Key::Digit(_) => {
                         // A fourth digit: no basket has a thousand lines; ignored.
+                        self.staff = StaffMode::RemoveLine {
+                            staff_id,
+                            name,
+                            line,
+                            typed,
+                        };
+                        Step::default()
+                    }
+                    Key::Enter if typed.is_empty() => {
+                        // Nothing typed: Enter alone (a keypad's, or the one a typed `:2` ends with) does not
+                        // remove the highlighted line; Pay does.
                         self.staff = StaffMode::RemoveLine {
                             staff_id,
                             name,
@@ -1205,6 +1229,32 @@ mod tests {
             }],
             "a payment that may have happened is queried, never requested again"
         );
+    }
+
+    #[test]
+    fn a_notice_on_the_idle_station_gives_way_to_the_welcome_screen() {
+        let mut st = station();
+        st.handle(
+            StationInput::Scan(Scanned::Unknown {
+                code: "8000000000001".into(),
+            }),
+            &env(),
+        );
+        assert!(st.notice().is_some(), "the shopper is told the code is unknown");
+        st.handle(
+            StationInput::Tick {
+                elapsed: IDLE_NOTICE_FOR / 2,
+            },
+            &env(),
+        );
+        assert!(st.notice().is_some());
+        st.handle(
+            StationInput::Tick {
+                elapsed: IDLE_NOTICE_FOR / 2,
+            },
+            &env(),
+        );
+        assert_eq!(st.notice(), None, "back to the welcome screen");
     }
 
     #[test]

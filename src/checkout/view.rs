@@ -171,3 +171,133 @@ fn notice(n: &StationNotice) -> Option<Notice> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::barcode::{Format, Kind, Scan};
+    use crate::catalog::Product;
+    use crate::checkout::basket::{Env, PaymentOutcome};
+    use crate::checkout::station::{pin_hash, Key, Scanned, StaffMember, StationInput};
+
+    fn env() -> Env {
+        Env::new("2026-03-10".parse().expect("valid"))
+    }
+
+    fn station() -> Station {
+        Station::fresh(
+            "0042",
+            "till",
+            vec![StaffMember {
+                id: "S1".into(),
+                name: "Giulia".into(),
+                pin_sha256: pin_hash("S1", "1234"),
+            }],
+        )
+    }
+
+    fn scan(st: &mut Station, sku: &str, price: i64, min_age: Option<u8>) {
+        let product = Product {
+            min_age,
+            ..Product::for_test(sku, price, 2200)
+        };
+        st.handle(
+            StationInput::Scan(Scanned::Product {
+                product: Box::new(product),
+                scan: Box::new(Scan {
+                    symbology: None,
+                    kind: Kind::Product,
+                    gtin: None,
+                    ais: BTreeMap::new(),
+                    item: None,
+                    price_cents: None,
+                    weight_g: None,
+                    store_id: None,
+                    format: Format::Ean13,
+                }),
+            }),
+            &env(),
+        );
+    }
+
+    fn url(n: &str) -> String {
+        format!("https://e/{n}")
+    }
+
+    fn shown(st: &Station) -> Option<CheckoutView> {
+        view(st, &url)
+    }
+
+    #[test]
+    fn an_idle_station_shows_its_rest_screen() {
+        assert_eq!(shown(&station()), None);
+    }
+
+    #[test]
+    fn an_age_restricted_line_is_flagged_until_staff_approve_it() {
+        let mut st = station();
+        scan(&mut st, "WINE", 650, Some(18));
+        st.handle(StationInput::Key(Key::Pay), &env());
+        let v = shown(&st).expect("the basket");
+        assert_eq!(v.phase, CheckoutPhase::AwaitingStaff { min_age: 18 });
+        assert!(v.lines[0].needs_age_check);
+        assert_eq!(v.total_cents, 650);
+
+        st.handle(StationInput::Scan(Scanned::StaffBadge { id: "S1".into() }), &env());
+        for d in [1, 2] {
+            st.handle(StationInput::Key(Key::Digit(d)), &env());
+        }
+        assert_eq!(
+            shown(&st).map(|v| v.phase),
+            Some(CheckoutPhase::StaffPin {
+                digits_entered: 2,
+                wrong: false
+            }),
+            "staff mode takes the screen, digits masked"
+        );
+        for d in [3, 4] {
+            st.handle(StationInput::Key(Key::Digit(d)), &env());
+        }
+        st.handle(StationInput::Key(Key::Enter), &env());
+        st.handle(StationInput::Key(Key::Digit(1)), &env());
+        let v = shown(&st).expect("paying");
+        assert_eq!(v.phase, CheckoutPhase::Paying { amount_cents: 650 });
+        assert!(!v.lines[0].needs_age_check, "approved");
+    }
+
+    #[test]
+    fn the_receipt_shows_the_e_receipt_code_only_when_no_paper_receipt_came_out() {
+        let mut st = station();
+        scan(&mut st, "A", 300, None);
+        st.handle(StationInput::Key(Key::Pay), &env());
+        st.handle(
+            StationInput::PaymentResult {
+                attempt_id: "till-1-p1".into(),
+                outcome: PaymentOutcome::Approved { reference: "T".into() },
+            },
+            &env(),
+        );
+        let printed = |st: &Station| match shown(st).map(|v| v.phase) {
+            Some(CheckoutPhase::Receipt {
+                e_receipt_url, printer, ..
+            }) => (e_receipt_url, printer),
+            other => panic!("not the receipt: {other:?}"),
+        };
+        assert_eq!(printed(&st), (None, PrinterNote::Printed));
+        st.handle(StationInput::Printed(PrintResult::PaperOut), &env());
+        assert_eq!(
+            printed(&st),
+            (Some("https://e/0042-till-000001".into()), PrinterNote::PaperOut)
+        );
+    }
+
+    #[test]
+    fn help_is_shown_until_staff_log_in() {
+        let mut st = station();
+        scan(&mut st, "A", 300, None);
+        st.handle(StationInput::Key(Key::Help), &env());
+        assert_eq!(shown(&st).map(|v| v.phase), Some(CheckoutPhase::HelpComing));
+    }
+}
