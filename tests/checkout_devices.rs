@@ -9,15 +9,10 @@
 
 mod support;
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::path::Path;
 
 use omnigate::ui::{CheckoutLine, CheckoutPhase, Frame, Notice, PrinterNote, Screen, StaffChoice};
+use support::fake_printer::FakePrinter;
 use support::station::{
     absent, contains, line, view, Options, PrinterSetup, Station, COFFEE, DEADLINE, PASTA, STAFF_BADGE, STAFF_PIN, WINE,
 };
@@ -25,116 +20,6 @@ use support::wait_until;
 
 /// The first sale's receipt number on a fresh station.
 const FIRST_RECEIPT: &str = "IT-TEST-1-till1-000001";
-
-#[derive(Default)]
-struct Shared {
-    paper_out: AtomicBool,
-    stop: AtomicBool,
-    queries: AtomicUsize,
-    received: Mutex<Vec<u8>>,
-}
-
-/// The master side of a pty pair playing an ESC/POS printer, as in tests/printer.rs: answers the real-time
-/// status requests (DLE EOT 1/2/4) and keeps every other byte. The daemon opens the slave through a symlink
-/// in a tempdir of the test's own, as it would a udev symlink.
-struct FakePrinter {
-    /// The symlink the station's config names.
-    link: PathBuf,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    // Our copy of the slave keeps the master from reading EOF/EIO while the daemon has the device closed.
-    _slave: OwnedFd,
-    _dir: tempfile::TempDir,
-}
-
-impl FakePrinter {
-    /// A printer with paper (`paper_out == false`) or without, behind a fresh symlink.
-    fn new(paper_out: bool) -> FakePrinter {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let link = dir.path().join("omnigate-printer");
-        let pty = nix::pty::openpty(None, None).expect("openpty");
-        let slave_path = nix::unistd::ttyname(&pty.slave).expect("ttyname of the pty slave");
-        std::os::unix::fs::symlink(&slave_path, &link).expect("symlink to the pty slave");
-        let shared = Arc::new(Shared::default());
-        shared.paper_out.store(paper_out, Ordering::SeqCst);
-        let master = File::from(pty.master);
-        let thread = {
-            let shared = shared.clone();
-            std::thread::spawn(move || serve(master, &shared))
-        };
-        FakePrinter {
-            link,
-            shared,
-            thread: Some(thread),
-            _slave: pty.slave,
-            _dir: dir,
-        }
-    }
-
-    fn received(&self) -> Vec<u8> {
-        self.shared.received.lock().expect("not poisoned").clone()
-    }
-
-    fn queries(&self) -> usize {
-        self.shared.queries.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FakePrinter {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Answers DLE EOT 1/2/4 at once, keeps every other byte; polls with a short timeout only to notice `stop`.
-fn serve(mut master: File, shared: &Shared) {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !shared.stop.load(Ordering::SeqCst) {
-        let mut fds = libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call; `master` outlives it.
-        let ready = unsafe { libc::poll(&mut fds, 1, 20) };
-        if ready <= 0 || fds.revents & libc::POLLIN == 0 {
-            continue;
-        }
-        let n = match master.read(&mut buf) {
-            Ok(0) | Err(_) => continue,
-            Ok(n) => n,
-        };
-        for &b in &buf[..n] {
-            pending.push(b);
-            match pending[..] {
-                [0x10] | [0x10, 0x04] => continue,
-                [0x10, 0x04, q] => {
-                    shared.queries.fetch_add(1, Ordering::SeqCst);
-                    let out = shared.paper_out.load(Ordering::SeqCst);
-                    let answer = 0x12
-                        | match (q, out) {
-                            (1, true) => 0x08, // offline
-                            (2, true) => 0x20, // stopped: paper end
-                            (4, true) => 0x60, // roll paper end
-                            _ => 0,
-                        };
-                    // The daemon may have closed the device meanwhile: then nobody reads the answer.
-                    let _ = master.write_all(&[answer]);
-                }
-                _ => shared
-                    .received
-                    .lock()
-                    .expect("not poisoned")
-                    .extend_from_slice(&pending),
-            }
-            pending.clear();
-        }
-    }
-}
 
 /// The station's serial printer at `path`.
 fn serial_at(path: &Path) -> Options {
@@ -201,8 +86,8 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 
 #[test]
 fn out_of_paper_the_sale_completes_with_the_e_receipt_and_nothing_is_printed() {
-    let printer = FakePrinter::new(true);
-    let mut st = Station::start(serial_at(&printer.link));
+    let (printer, link, _dir) = FakePrinter::behind_link(true);
+    let mut st = Station::start(serial_at(&link));
     let sale = buy_pasta(&mut st);
     assert_eq!(sale["payload"]["receipt_number"], FIRST_RECEIPT);
     st.wait_for_view(
@@ -238,8 +123,8 @@ fn an_unplugged_printer_shows_offline_with_the_e_receipt_and_the_sale_completes(
 
 #[test]
 fn a_serial_printer_with_paper_prints_the_receipt_and_no_qr_is_shown() {
-    let printer = FakePrinter::new(false);
-    let mut st = Station::start(serial_at(&printer.link));
+    let (printer, link, _dir) = FakePrinter::behind_link(false);
+    let mut st = Station::start(serial_at(&link));
     buy_pasta(&mut st);
     st.wait_for_view(
         view(receipt_phase(PrinterNote::Printed), pasta()),

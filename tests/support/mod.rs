@@ -343,5 +343,6 @@ impl Drop for Central {
 }
 pub mod certs;
 pub mod daemon;
+pub mod fake_printer;
 pub mod link;
 pub mod station;
