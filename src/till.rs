@@ -304,7 +304,7 @@ impl Till {
             }
             return;
         };
-        let bytes = match self.receipt_bytes(sale) {
+        let bytes = match self.receipt_bytes(sale, reprint) {
             Ok(bytes) => bytes,
             Err(reason) => {
                 // Never print a receipt that disagrees with the sale; the e-receipt is still on screen.
@@ -335,8 +335,8 @@ impl Till {
         });
     }
 
-    /// The ESC/POS bytes of `sale`'s receipt.
-    pub fn receipt_bytes(&self, sale: &SaleRecord) -> Result<Vec<u8>, String> {
+    /// The ESC/POS bytes of `sale`'s receipt (`copy`: a staff reprint, marked as such).
+    pub fn receipt_bytes(&self, sale: &SaleRecord, copy: bool) -> Result<Vec<u8>, String> {
         let prefix = format!("{}-{}-", self.store_id, self.device_id);
         let seq = sale
             .receipt_number
@@ -364,6 +364,7 @@ impl Till {
         )
         .map_err(|e| e.to_string())?
         .with_points_earned(points_for(sale.cart.totals.total_cents, self.checkout.points_per_euro));
+        let receipt = if copy { receipt.as_copy() } else { receipt };
         Ok(escpos(&receipt, self.columns))
     }
 

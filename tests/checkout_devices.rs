@@ -315,6 +315,11 @@ fn staff_reprint_the_last_receipt() {
         contains(second, FIRST_RECEIPT.as_bytes()),
         "the reprint carries the sale's receipt number"
     );
+    assert!(contains(second, b"*** COPY ***"), "the reprint says it is a copy");
+    assert!(
+        !contains(&first, b"*** COPY ***"),
+        "the shopper's receipt is not a copy"
+    );
     let reprint = st.wait_for_events("staff.action", 2).remove(1);
     assert_eq!(reprint["payload"]["action"], "reprint_receipt");
     assert_eq!(reprint["payload"]["receipt_number"], FIRST_RECEIPT);

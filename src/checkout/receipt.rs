@@ -249,6 +249,9 @@ pub struct Receipt {
     pub loyalty: Option<LoyaltyLine>,
     /// The e-receipt in the shopper's online account, printed as a QR code and as text.
     pub e_receipt_url: String,
+    /// A reprint asked for by staff: printed under the header as a copy, so two papers of one sale are told
+    /// apart.
+    pub copy: bool,
 }
 
 /// Why a receipt cannot be built.
@@ -349,7 +352,14 @@ impl Receipt {
                 points_earned: None,
             }),
             e_receipt_url,
+            copy: false,
         })
+    }
+
+    /// The same receipt marked as a copy (a staff reprint).
+    pub fn as_copy(mut self) -> Receipt {
+        self.copy = true;
+        self
     }
 
     /// The same receipt with the loyalty points the sale earned (ignored without a loyalty card).
@@ -517,6 +527,7 @@ enum Item {
 /// Receipt labels in one language.
 struct Labels {
     vat_no: &'static str,
+    copy: &'static str,
     label_price: &'static str,
     promotions: &'static str,
     total: &'static str,
@@ -534,6 +545,7 @@ struct Labels {
 
 const IT: Labels = Labels {
     vat_no: "P.IVA",
+    copy: "*** COPIA ***",
     label_price: "Prezzo da etichetta",
     promotions: "Promozioni",
     total: "TOTALE €",
@@ -551,6 +563,7 @@ const IT: Labels = Labels {
 
 const EN: Labels = Labels {
     vat_no: "VAT no.",
+    copy: "*** COPY ***",
     label_price: "Price from label",
     promotions: "Promotions",
     total: "TOTAL €",
@@ -705,6 +718,9 @@ fn layout(r: &Receipt, columns: usize) -> Vec<Item> {
         out.centered(line, plain);
     }
     out.centered(&format!("{} {}", l.vat_no, r.header.vat_number), plain);
+    if r.copy {
+        out.centered(l.copy, bold);
+    }
     out.rule();
 
     for line in &r.lines {
