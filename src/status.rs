@@ -187,7 +187,7 @@ pub struct HealthStatus {
     /// `"ok"` or `"error"`.
     pub display: &'static str,
     /// The receipt printer: `"none"` (no printer: e-receipts only, or a price-check kiosk), `"ready"`,
-    /// `"paper_low"`, `"paper_out"`, `"cover_open"`, `"offline"`.
+    /// `"paper_low"`, `"paper_out"`, `"cover_open"`, `"offline"`, `"unknown"` (configured, not asked yet).
     pub printer: &'static str,
 }
 

@@ -517,6 +517,17 @@ impl Basket {
         self.cart.as_ref().map(Cart::priced)
     }
 
+    /// Something happened at the station outside the basket (Help pressed, staff badged in or working the
+    /// menu): an open basket is not abandoned meanwhile. Payment timers are not touched.
+    pub fn note_activity(&mut self) {
+        if matches!(
+            self.state,
+            State::Scanning | State::AwaitingStaff | State::Receipt { .. }
+        ) {
+            self.quiet = Duration::ZERO;
+        }
+    }
+
     /// After loading a persisted basket at start: a basket that was paying may have been charged, so it goes
     /// to reconciling and the terminal is queried; one already reconciling is queried again.
     pub fn resume(&mut self) -> Vec<Effect> {

@@ -421,11 +421,13 @@ impl Station {
             StationInput::Scan(scanned) => {
                 self.staff_quiet = Duration::ZERO;
                 self.idle_quiet = Duration::ZERO;
+                self.persisted.basket.note_activity();
                 self.on_scan(scanned, env)
             }
             StationInput::Key(key) => {
                 self.staff_quiet = Duration::ZERO;
                 self.idle_quiet = Duration::ZERO;
+                self.persisted.basket.note_activity();
                 self.on_key(key, env)
             }
             StationInput::Tick { elapsed } => {
@@ -439,6 +441,13 @@ impl Station {
                     if self.staff_quiet >= STAFF_IDLE {
                         self.staff = StaffMode::Off;
                     }
+                }
+                let waiting = matches!(self.basket().state(), State::Scanning | State::AwaitingStaff);
+                if waiting && (self.help_requested || self.staff != StaffMode::Off) {
+                    // Someone is coming or working at the station: the open basket waits for them and is not
+                    // abandoned. (Staff mode closes by itself after STAFF_IDLE; the basket's clock restarts.)
+                    self.persisted.basket.note_activity();
+                    return step;
                 }
                 let was_receipt = matches!(self.basket().state(), State::Receipt { .. });
                 let effects = self.persisted.basket.handle(Input::Tick { elapsed }, env);
@@ -1255,6 +1264,31 @@ mod tests {
             &env(),
         );
         assert_eq!(st.notice(), None, "back to the welcome screen");
+    }
+
+    #[test]
+    fn a_basket_waiting_for_help_is_not_abandoned() {
+        let mut st = station();
+        run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Help)]);
+        let step = st.handle(
+            StationInput::Tick {
+                elapsed: Duration::from_secs(3600),
+            },
+            &env(),
+        );
+        assert!(step.events.is_empty(), "no checkout.abandoned while help is coming");
+        assert_eq!(st.basket().state(), &State::Scanning);
+        // Staff came and left; the shopper walked away: then it is abandoned.
+        run(&mut st, [badge()]);
+        run(&mut st, type_pin(PIN));
+        st.handle(key(Key::Cancel), &env());
+        let step = st.handle(
+            StationInput::Tick {
+                elapsed: Duration::from_secs(3600),
+            },
+            &env(),
+        );
+        assert_eq!(kinds(&step), vec![super::super::basket::CHECKOUT_ABANDONED]);
     }
 
     #[test]
