@@ -12,6 +12,7 @@
 
 pub mod barcode;
 pub mod bench;
+pub mod bench_checkout;
 pub mod bench_sync;
 pub mod buttons;
 pub mod catalog;

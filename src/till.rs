@@ -165,46 +165,9 @@ impl Till {
         self.station.set_sales_blocked(blocked);
     }
 
-    /// Decodes and looks up scanned bytes. Store codes become cards and badges; order codes are not handled
-    /// at the checkout yet and read as unknown.
+    /// Decodes and looks up scanned bytes (see [`resolve`]).
     pub fn resolve(&self, bytes: &[u8], catalog: &dyn CatalogStore) -> Scanned {
-        let scan = match barcode::decode(bytes, &self.rules) {
-            Ok(scan) => scan,
-            Err(e) => {
-                tracing::info!(reason = %e, "invalid barcode at the checkout");
-                return Scanned::Invalid { reason: e.class() };
-            }
-        };
-        match scan.kind {
-            // The ids are personal data: never logged.
-            Kind::Loyalty => {
-                return Scanned::Loyalty {
-                    id: scan.store_id.clone().unwrap_or_default(),
-                }
-            }
-            Kind::Staff => {
-                return Scanned::StaffBadge {
-                    id: scan.store_id.clone().unwrap_or_default(),
-                }
-            }
-            Kind::Order => return Scanned::Unknown { code: String::new() },
-            _ => {}
-        }
-        match crate::kiosk::lookup(&scan, catalog) {
-            Ok(Some(product)) => Scanned::Product {
-                product: Box::new(product),
-                scan: Box::new(scan),
-            },
-            Ok(None) => Scanned::Unknown {
-                code: crate::kiosk::shown_code(&scan),
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "catalog lookup failed at the checkout");
-                Scanned::Unknown {
-                    code: crate::kiosk::shown_code(&scan),
-                }
-            }
-        }
+        resolve(bytes, &self.rules, catalog)
     }
 
     /// Handles one input: the station decides, the step is committed, then carried out. Returns the sounds to
@@ -274,17 +237,7 @@ impl Till {
     /// The step's events and the station's state, in one durable outbox frame.
     async fn commit(&self, step: &Step) -> Result<(), String> {
         let state = serde_json::to_vec(self.station.persisted()).map_err(|e| e.to_string())?;
-        let at = crate::clock::synced_unix_ms();
-        let events: Vec<NewEvent> = step
-            .events
-            .iter()
-            .map(|e| NewEvent {
-                kind: e.kind.to_owned(),
-                class: e.class,
-                payload: e.payload.clone(),
-                recorded_at_ms: at,
-            })
-            .collect();
+        let events = step_events(step);
         let sink = self.sink.clone();
         tokio::task::spawn_blocking(move || sink.commit_with_state(events, STATE_KEY, state))
             .await
@@ -383,6 +336,62 @@ impl Till {
 
     /// How often the station's timers advance.
     pub const TICK: Duration = Duration::from_secs(1);
+}
+
+/// A step's events as the outbox takes them, stamped with the wall-clock time when the clock is synchronised.
+pub fn step_events(step: &Step) -> Vec<NewEvent> {
+    let at = crate::clock::synced_unix_ms();
+    step.events
+        .iter()
+        .map(|e| NewEvent {
+            kind: e.kind.to_owned(),
+            class: e.class,
+            payload: e.payload.clone(),
+            recorded_at_ms: at,
+        })
+        .collect()
+}
+
+/// Decodes and looks up scanned bytes as the station takes them. Store codes become cards and badges; order
+/// codes are not handled at the checkout yet and read as unknown.
+pub fn resolve(bytes: &[u8], rules: &Rules, catalog: &dyn CatalogStore) -> Scanned {
+    let scan = match barcode::decode(bytes, rules) {
+        Ok(scan) => scan,
+        Err(e) => {
+            tracing::info!(reason = %e, "invalid barcode at the checkout");
+            return Scanned::Invalid { reason: e.class() };
+        }
+    };
+    match scan.kind {
+        // The ids are personal data: never logged.
+        Kind::Loyalty => {
+            return Scanned::Loyalty {
+                id: scan.store_id.clone().unwrap_or_default(),
+            }
+        }
+        Kind::Staff => {
+            return Scanned::StaffBadge {
+                id: scan.store_id.clone().unwrap_or_default(),
+            }
+        }
+        Kind::Order => return Scanned::Unknown { code: String::new() },
+        _ => {}
+    }
+    match crate::kiosk::lookup(&scan, catalog) {
+        Ok(Some(product)) => Scanned::Product {
+            product: Box::new(product),
+            scan: Box::new(scan),
+        },
+        Ok(None) => Scanned::Unknown {
+            code: crate::kiosk::shown_code(&scan),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "catalog lookup failed at the checkout");
+            Scanned::Unknown {
+                code: crate::kiosk::shown_code(&scan),
+            }
+        }
+    }
 }
 
 /// Today's business date: the local date when the clock is synchronised; otherwise the system's date (a Pi
