@@ -1,6 +1,7 @@
-//! Station buttons: Pay, Cancel and Help on GPIO lines, or typed on standard input in development, all
-//! delivered as [`Key`]s on one channel. Owns the `[buttons]` configuration, contact debouncing (the sans-IO
-//! [`Debouncer`]) and the threads that wait for GPIO edges. Never decides what a key means: a Help press
+//! Station buttons: Pay, Cancel and Help on GPIO lines, or typed on standard input in development, plus an
+//! optional USB staff keypad (`keypad`, see [`crate::keypad`]) with any of them, all delivered as [`Key`]s on
+//! one channel. Owns the `[buttons]` configuration, contact debouncing (the sans-IO [`Debouncer`]) and the
+//! threads that wait for GPIO edges. Never decides what a key means: a Help press
 //! becoming `assist.requested`, a PIN being checked, are the station's.
 //!
 //! A press is reported once the line has been steadily pressed for `debounce_ms` (30 ms by default), so
@@ -16,8 +17,12 @@
 //! Development: `kind = "stdin"` takes the keys typed as `:pay`, `:1234` … on standard input; see
 //! [`crate::scanner::stdin`], which reads stdin once for both the scanner and these keys.
 //!
+//! Keypad: `keypad = "/dev/input/by-id/…-event-kbd"` adds a USB numeric keypad, read by its own task, whose
+//! keys join the same channel; it is what makes staff mode (PIN, menu) usable on GPIO hardware.
+//!
 //! CONTRACT: [`Key`], [`ButtonsConfig`], [`spawn`], [`Debouncer`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -66,6 +71,10 @@ pub struct ButtonsConfig {
     /// How long a line must be steadily pressed (or released) to count, in milliseconds.
     #[serde(default = "default_debounce_ms")]
     pub debounce_ms: u64,
+    /// A USB numeric keypad for the staff PIN (its evdev node, best under `/dev/input/by-id/`), with any
+    /// `kind`, `none` included. Its keys join the buttons' channel; see [`crate::keypad`] for the mapping.
+    #[serde(default)]
+    pub keypad: Option<PathBuf>,
 }
 
 fn default_debounce_ms() -> u64 {
@@ -80,6 +89,7 @@ impl Default for ButtonsConfig {
             cancel: None,
             help: None,
             debounce_ms: DEFAULT_DEBOUNCE_MS,
+            keypad: None,
         }
     }
 }
@@ -107,6 +117,18 @@ impl ButtonsConfig {
         // and would be lost.
         if !(5..=500).contains(&self.debounce_ms) {
             return err("debounce_ms", "must be between 5 and 500".into());
+        }
+        // The daemon's working directory is not a place anyone configures a device from.
+        if let Some(path) = &self.keypad {
+            if !path.is_absolute() {
+                return err(
+                    "keypad",
+                    format!(
+                        "must be an absolute path, e.g. /dev/input/by-id/usb-…-event-kbd (got {:?})",
+                        path.display().to_string()
+                    ),
+                );
+            }
         }
         if self.kind != ButtonsKind::Gpio {
             return Ok(());
@@ -230,15 +252,18 @@ struct RawEdge {
 /// Starts the configured buttons; keys arrive on the returned channel.
 ///
 /// `stdin_keys` is the key stream of [`crate::scanner::stdin::stdin_streams`], required for `kind = "stdin"`
-/// and dropped otherwise. The channel stays open until `cancel` fires, whatever the backend (for `none` it
-/// simply stays quiet), so a station selecting on it never sees a closed channel while running. Must be called
-/// inside a tokio runtime.
+/// and dropped otherwise. With `keypad` set its keys are merged in; an absent or unplugged keypad is retried
+/// in the background and is never an error here. The channel stays open until `cancel` fires, whatever the
+/// backend (for `none` it simply stays quiet), so a station selecting on it never sees a closed channel while
+/// running. Must be called inside a tokio runtime.
 pub fn spawn(
     cfg: &ButtonsConfig,
     stdin_keys: Option<mpsc::Receiver<Key>>,
     cancel: CancellationToken,
 ) -> Result<mpsc::Receiver<Key>, ButtonsError> {
     let (tx, rx) = mpsc::channel(16);
+    // Started after the buttons, so a GPIO error leaves no keypad task behind.
+    let keypad = cfg.keypad.clone().map(|path| (path, tx.clone(), cancel.clone()));
     match cfg.kind {
         ButtonsKind::Gpio => {
             let mut lines = Vec::new();
@@ -270,6 +295,10 @@ pub fn spawn(
                 drop(tx);
             });
         }
+    }
+    if let Some((path, keypad_tx, keypad_cancel)) = keypad {
+        tracing::info!("buttons: staff keypad at {}", path.display());
+        crate::keypad::spawn(path, keypad_tx, keypad_cancel);
     }
     Ok(rx)
 }
@@ -583,6 +612,35 @@ mod tests {
         assert_eq!(closed, Ok(None));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_absent_keypad_does_not_stop_the_other_keys_nor_close_the_channel() {
+        let (typed_tx, typed_rx) = mpsc::channel(16);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = ButtonsConfig {
+            kind: ButtonsKind::Stdin,
+            keypad: Some(dir.path().join("usb-Keypad-event-kbd")), // never plugged in
+            ..ButtonsConfig::default()
+        };
+        let cancel = CancellationToken::new();
+        let mut keys = spawn(&cfg, Some(typed_rx), cancel.clone()).expect("an absent keypad is retried, not fatal");
+        // Let the keypad task fail to open a few times first.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for k in [Key::Help, Key::Pay] {
+            typed_tx.send(k).await.expect("open");
+        }
+        assert_eq!(keys.recv().await, Some(Key::Help));
+        assert_eq!(keys.recv().await, Some(Key::Pay));
+        drop(typed_tx);
+        let waited = tokio::time::timeout(Duration::from_secs(60), keys.recv()).await;
+        assert!(
+            waited.is_err(),
+            "neither the keypad nor stdin closes the channel: {waited:?}"
+        );
+        cancel.cancel();
+        let closed = tokio::time::timeout(Duration::from_secs(1), keys.recv()).await;
+        assert_eq!(closed, Ok(None), "the keypad task lets go of the channel on cancel");
+    }
+
     #[tokio::test]
     async fn stdin_buttons_without_a_stdin_reader_is_an_error() {
         let cfg = ButtonsConfig {
@@ -608,6 +666,7 @@ mod tests {
             cancel: pin("pinctrl-rp1", 27),
             help: pin("pinctrl-rp1", 22),
             debounce_ms: 30,
+            keypad: None,
         }
     }
 
@@ -642,11 +701,17 @@ mod tests {
         let err = toml::from_str::<ButtonsConfig>("kind = \"gpio\"\nbounce_ms = 20").expect_err("typo");
         assert!(err.to_string().contains("bounce_ms"), "{err}");
         assert!(toml::from_str::<ButtonsConfig>("kind = \"keypad\"").is_err());
+        // A keypad alone, on a station without buttons.
+        let cfg: ButtonsConfig = toml::from_str("keypad = \"/dev/input/by-id/usb-Keypad-event-kbd\"").expect("valid");
+        assert_eq!(cfg.kind, ButtonsKind::None);
+        assert_eq!(cfg.keypad, Some(PathBuf::from("/dev/input/by-id/usb-Keypad-event-kbd")));
+        assert_eq!(cfg.validate(), Ok(()));
+        assert_eq!(ButtonsConfig::default().keypad, None);
     }
 
     #[test]
     fn validation_names_the_bad_key() {
-        let table: Vec<(ButtonsConfig, &str, &str)> = vec![
+        let mut table: Vec<(ButtonsConfig, &str, &str)> = vec![
             (
                 ButtonsConfig {
                     help: None,
@@ -680,6 +745,16 @@ mod tests {
                 "between 5 and 500",
             ),
         ];
+        for keypad in ["event-kbd", "dev/input/event3", "./keypad", ""] {
+            table.push((
+                ButtonsConfig {
+                    keypad: Some(PathBuf::from(keypad)),
+                    ..gpio_cfg()
+                },
+                "buttons.keypad",
+                "absolute path",
+            ));
+        }
         for (cfg, key, reason) in table {
             let e = cfg.validate().expect_err(key);
             assert_eq!(e.key, key);

@@ -776,6 +776,15 @@ impl Config {
         }
         self.printer.validate().map_err(|e| (e.key, e.reason))?;
         self.buttons.validate().map_err(|e| (e.key, e.reason))?;
+        if let (Some(keypad), Some(hid)) = (&self.buttons.keypad, &self.scanner.hid) {
+            // Both are grabbed: the second grab would fail and be retried quietly forever.
+            if self.scanner.kind == ScannerKind::Hid && *keypad == hid.device {
+                return err(
+                    "buttons.keypad",
+                    "is the scanner's device (scanner.hid.device): name the keypad's own",
+                );
+            }
+        }
         self.status_led.validate().map_err(|e| (e.key, e.reason))?;
         for (key, v) in [
             ("device.store_id", &self.device.store_id),

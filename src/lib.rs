@@ -29,6 +29,7 @@ pub mod durable;
 pub mod events;
 pub mod feedback;
 pub mod gpio;
+pub mod keypad;
 pub mod kiosk;
 pub mod money;
 pub mod mqtt;

@@ -231,3 +231,16 @@ fn staff_pin_hash_reads_the_pin_from_stdin_and_prints_what_the_config_needs() {
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stdout).contains("4 to 8 digits"));
 }
+
+#[test]
+fn a_keypad_on_the_scanners_own_device_is_refused() {
+    let hid = GOOD.replace(
+        "kind = \"serial\"\n\n[scanner.serial]\npath = \"/dev/ttyACM0\"\nbaud = 9600",
+        "kind = \"hid\"\n\n[scanner.hid]\ndevice = \"/dev/input/omnigate-scanner\"",
+    );
+    assert_ne!(hid, GOOD, "the fixture changed: the scanner section was not found");
+    let text = format!("{hid}\n[buttons]\nkeypad = \"/dev/input/omnigate-scanner\"\n");
+    let (_, _, key, reason) = invalid(&text);
+    assert_eq!(key, "buttons.keypad");
+    assert!(reason.contains("scanner"), "{reason}");
+}

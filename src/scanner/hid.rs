@@ -24,7 +24,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use evdev::{Device, EventStream, EventType};
@@ -60,11 +60,7 @@ impl Opener for HidOpener {
     type Session = HidSession;
 
     async fn open(&mut self) -> io::Result<HidSession> {
-        let mut dev = Device::open(&self.path)?;
-        if self.grab {
-            dev.grab()?;
-        }
-        let events = dev.into_event_stream()?;
+        let events = open_event_stream(&self.path, self.grab)?;
         Ok(HidSession {
             events,
             framer: KeyFramer::new(self.terminator, self.inter_key),
@@ -76,6 +72,17 @@ impl Opener for HidOpener {
     fn name(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// Opens the evdev node at `path` for async reading, grabbed when `grab` (then no other reader, console or
+/// login prompt included, sees its keystrokes until the stream is dropped). Shared with the staff keypad
+/// ([`crate::keypad`]), which always grabs: its digits are PINs.
+pub fn open_event_stream(path: &Path, grab: bool) -> io::Result<EventStream> {
+    let mut dev = Device::open(path)?;
+    if grab {
+        dev.grab()?;
+    }
+    dev.into_event_stream()
 }
 
 /// Key events to codes: [`KeyMapper`] then [`Framer`], with the end-of-code rules of the module table. Pure,
