@@ -253,7 +253,11 @@ impl Till {
         };
         let Some(printer) = self.printer.clone() else {
             if !reprint {
-                let _ = tx.try_send(StationInput::Printed(PrintResult::NoPrinter));
+                // Sent from a task: the loop reads this channel only after the current step, so the send must
+                // wait rather than be dropped when the channel is momentarily full.
+                tokio::spawn(async move {
+                    let _ = tx.send(StationInput::Printed(PrintResult::NoPrinter)).await;
+                });
             }
             return;
         };
@@ -262,7 +266,11 @@ impl Till {
             Err(reason) => {
                 // Never print a receipt that disagrees with the sale; the e-receipt is still on screen.
                 tracing::error!(error = %reason, "receipt not printed");
-                let _ = tx.try_send(StationInput::Printed(PrintResult::Offline));
+                if !reprint {
+                    tokio::spawn(async move {
+                        let _ = tx.send(StationInput::Printed(PrintResult::Offline)).await;
+                    });
+                }
                 return;
             }
         };
