@@ -630,3 +630,30 @@ fn a_confirmed_append_has_fsynced_the_data_file_before_it_is_confirmed() {
         lines[begin..=confirmed].join("\n")
     );
 }
+
+#[test]
+fn a_state_whose_frame_never_reached_the_disk_is_not_back_with_its_events_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = open_small_wal(dir.path());
+        store
+            .append_with_state(Vec::new(), Some(("basket", b"paying".to_vec())))
+            .expect("recorded");
+        store.sync().expect("checkpoint: 'paying' is in sled, durably");
+        store
+            .append_with_state(sales([450]), Some(("basket", b"sold".to_vec())))
+            .expect("the sale and its basket are recorded");
+        // Dropped without a sync: sled may write what it holds back to its file on the way out.
+    }
+    // The crash took the log's frame (as if its write never reached the disk): the sale is not confirmed.
+    let wal = dir.path().join("wal");
+    let len = std::fs::metadata(&wal).expect("wal").len();
+    std::fs::write(&wal, vec![0u8; usize::try_from(len).expect("small")]).expect("zero the log");
+    let store = open_small_wal(dir.path());
+    assert!(stored_seqs(&store).is_empty(), "the unconfirmed sale event is gone");
+    assert_eq!(
+        store.state("basket").expect("read").as_deref(),
+        Some(&b"paying"[..]),
+        "so the basket must not say 'sold': it is still paying (and will query the terminal)"
+    );
+}

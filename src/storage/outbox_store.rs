@@ -11,7 +11,12 @@
 //! - `wal_generation` → the generation of the log's current pass (u64 big-endian; absent = 0);
 //!
 //! and the tree `states`: a name → its value, written by [`OutboxStore::append_with_state`] in the same log
-//! frame as the events that go with it (the self-checkout's basket and its sale event: both or neither).
+//! frame as the events that go with it (the self-checkout's basket and its sale event: both or neither). Unlike
+//! events, a state is *not* put into sled when appended, only kept in memory until the next checkpoint writes it
+//! (under the lock, before the checkpoint keys): sled writes its buffers back on its own, and a state that
+//! reached sled's file before its frame was durable would survive a crash that removes that frame's events
+//! (the sale's event gone, the basket saying "sold"). Removing unconfirmed events at open works because each
+//! event has its own key and seq; a state has neither.
 //!
 //! # Durable means fdatasynced, and the log is what is synced
 //! An append inserts its events into sled (in memory until sled writes them back) *and* queues them as one
@@ -283,6 +288,9 @@ struct Commit {
     failed: Option<(u64, String)>,
     /// Records applied to sled but not yet written to the log, in order.
     unwritten: Vec<Record>,
+    /// The latest value of each state appended since the last checkpoint: written to sled only by the next
+    /// checkpoint (see [`OutboxStore::append_with_state`]).
+    pending_states: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
     /// Acknowledgements among `unwritten`.
     unwritten_acks: usize,
     /// Acknowledgements since the last synced round.
@@ -428,6 +436,7 @@ impl OutboxStore {
                 taken_through: 0,
                 failed: None,
                 unwritten: Vec::new(),
+                pending_states: std::collections::BTreeMap::new(),
                 unwritten_acks: 0,
                 unsynced_acks: 0,
                 unwritten_appends: 0,
@@ -655,10 +664,10 @@ impl OutboxStore {
         let state = match state {
             None => None,
             Some((key, value)) => {
-                if let Err(e) = self.states.insert(key.as_bytes(), &value[..]) {
-                    undo(first + count);
-                    return Err(self.db_err("write state")(e));
-                }
+                // Not into sled yet: sled writes its buffers back on its own schedule, and a state it saved
+                // before the frame is durable would survive a crash that removes the frame's events. Kept here
+                // until the next checkpoint; after a crash the log replays it.
+                commit.pending_states.insert(key.as_bytes().to_vec(), value.clone());
                 Some(StateWrite {
                     key: key.as_bytes().to_vec(),
                     value,
@@ -692,6 +701,9 @@ impl OutboxStore {
     /// The state last written under `key` by [`OutboxStore::append_with_state`] (after a crash: the last one
     /// confirmed, or a later one whose frame reached the disk whole).
     pub fn state(&self, key: &str) -> Result<Option<Vec<u8>>, OutboxStoreError> {
+        if let Some(pending) = self.lock().pending_states.get(key.as_bytes()) {
+            return Ok(Some(pending.clone()));
+        }
         Ok(self
             .states
             .get(key.as_bytes())
@@ -796,6 +808,20 @@ impl OutboxStore {
             let next = commit.wal_generation + 1;
             // Written under the lock, so in sled they come after every event and ack written so far: a sled
             // that holds them durably holds those too, and the log of the old generation is no longer needed.
+            // States go to sled now, under the lock, before the keys: the checkpoint makes them durable with
+            // everything else it covers.
+            // Cleared only once all are in: after a failure they stay pending for the next checkpoint.
+            for (key, value) in &commit.pending_states {
+                if let Err(e) = self.states.insert(&key[..], &value[..]) {
+                    let promised = if sync { target } else { commit.durable };
+                    commit.failed = Some((promised, e.to_string()));
+                    commit.wal_broken = true;
+                    self.round_done.iter().for_each(Condvar::notify_all);
+                    self.log_free.notify_all();
+                    return (commit, Err(self.db_err("write a state")(e)));
+                }
+            }
+            commit.pending_states.clear();
             let mut keys = sled::Batch::default();
             keys.insert(NEXT_SEQ_KEY, &commit.next_seq.to_be_bytes()[..]);
             keys.insert(WAL_GENERATION_KEY, &next.to_be_bytes()[..]);
