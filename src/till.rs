@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::barcode::{self, Kind, Rules};
 use crate::catalog::{CalendarDate, CatalogStore};
-use crate::checkout::basket::points_for;
+use crate::checkout::basket::{points_for, PaymentOutcome};
 use crate::checkout::receipt::{escpos, PaymentInfo, Receipt, ReceiptHeader, ReceiptNumber};
 use crate::checkout::station::{Action, Persisted, PrintResult, SaleRecord, Scanned, Station, StationInput, Step};
 use crate::config::{CheckoutConfig, Language};
@@ -78,6 +78,8 @@ pub struct Till {
     business_date: CalendarDate,
     broken: Option<String>,
     printer_status: Option<PrinterStatus>,
+    /// Attempts whose request to the terminal has not answered yet, and when it was sent.
+    in_flight: std::collections::HashMap<String, tokio::time::Instant>,
 }
 
 impl Till {
@@ -116,6 +118,7 @@ impl Till {
             results,
             broken: None,
             printer_status: None,
+            in_flight: std::collections::HashMap::new(),
         };
         tracing::info!(
             state = ?till.station.basket().state(),
@@ -176,6 +179,26 @@ impl Till {
         if self.broken.is_some() {
             return Vec::new();
         }
+        let input = match input {
+            StationInput::ReconcileResult { attempt_id, outcome }
+                if self.request_pending(&attempt_id)
+                    && matches!(outcome, PaymentOutcome::Declined | PaymentOutcome::Cancelled) =>
+            {
+                // The terminal says it has no such payment while our request for it is still on its way (a
+                // staff cancel or a timeout queried early): not final. The request's own answer, or a later
+                // query, settles it; otherwise the basket could close and the charge land after.
+                tracing::info!(attempt = %attempt_id, "query answered 'not paid' while the request is in flight: not final");
+                StationInput::ReconcileResult {
+                    attempt_id,
+                    outcome: PaymentOutcome::Unknown,
+                }
+            }
+            StationInput::PaymentResult { attempt_id, outcome } => {
+                self.in_flight.remove(&attempt_id);
+                StationInput::PaymentResult { attempt_id, outcome }
+            }
+            other => other,
+        };
         match &input {
             StationInput::Tick { .. } => self.business_date = business_date(&self.station),
             StationInput::Printed(result) => {
@@ -195,6 +218,16 @@ impl Till {
         self.carry_out(step).await
     }
 
+    /// Whether the request for `attempt_id` is still on its way. A request silent for twice the payment
+    /// timeout counts as lost (a hung terminal must not keep the basket reconciling for ever): the terminal's
+    /// query answers then stand.
+    fn request_pending(&self, attempt_id: &str) -> bool {
+        let limit = std::time::Duration::from_secs(self.checkout.payment_timeout_s.saturating_mul(2));
+        self.in_flight
+            .get(attempt_id)
+            .is_some_and(|sent| sent.elapsed() < limit)
+    }
+
     async fn carry_out(&mut self, step: Step) -> Vec<Signal> {
         if step.commits() {
             if let Err(reason) = self.commit(&step).await {
@@ -212,6 +245,7 @@ impl Till {
                     amount_cents,
                 } => {
                     tracing::info!(attempt = %attempt_id, amount_cents, "payment requested");
+                    self.in_flight.insert(attempt_id.clone(), tokio::time::Instant::now());
                     let (terminal, tx) = (self.terminal.clone(), self.results.clone());
                     tokio::spawn(async move {
                         let outcome = terminal.request(&attempt_id, amount_cents).await;

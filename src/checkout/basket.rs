@@ -24,6 +24,11 @@ use crate::catalog::{CalendarDate, Product};
 use crate::outbox::EventClass;
 use crate::pricing::{price_basket, BasketLine, LineProblem, PricedBasket, PricingContext, PricingError, Quantity};
 
+/// The most lines a basket takes. The station's saved state holds the basket and, on the receipt screen, a
+/// copy of the sale (about 450 bytes per line each), and must stay under the outbox's 112 KiB state limit; the
+/// sale event, under its 64 KiB limit. A shopper with more goes to a staffed till.
+pub const MAX_LINES: usize = 80;
+
 /// Event kind: a sale was paid (or cost nothing). Money class.
 pub const SALE_COMPLETED: &str = "sale.completed";
 /// Event kind: a basket was left alone past the inactivity limit (the abandonment KPI). Business class.
@@ -348,6 +353,11 @@ pub enum Message {
         /// Why.
         problem: LineProblem,
     },
+    /// The basket has [`MAX_LINES`] lines: this product would be one more.
+    BasketFull {
+        /// The product's name, for the screen.
+        name: String,
+    },
     /// A payment is in progress: scans, cancel and pay wait for its outcome.
     PaymentInProgress,
     /// Nothing to pay.
@@ -650,6 +660,9 @@ impl Basket {
                 .is_some(),
             Quantity::Weight { .. } | Quantity::LabelPrice { .. } => false,
         };
+        if !merged && cart.lines.len() >= MAX_LINES {
+            return vec![Effect::Message(Message::BasketFull { name })];
+        }
         if !merged {
             cart.lines.push(Line {
                 product: line.product,
@@ -1341,6 +1354,43 @@ mod tests {
                 assert_eq!(basket, before);
             }
         }
+    }
+
+    #[test]
+    fn a_basket_takes_at_most_max_lines_lines_but_repeat_scans_still_add_pieces() {
+        let products: Vec<Product> = (0..=MAX_LINES).map(|i| product(&format!("P{i}"), 100)).collect();
+        let mut basket = after(products[..MAX_LINES].iter().map(scan));
+        assert_eq!(basket.lines().len(), MAX_LINES);
+        let before = basket.clone();
+        let effects = basket.handle(scan(&products[MAX_LINES]), &env());
+        assert_eq!(
+            effects,
+            message(Message::BasketFull {
+                name: products[MAX_LINES].name.clone()
+            })
+        );
+        assert_eq!(basket, before, "nothing added");
+        basket.handle(scan(&products[0]), &env());
+        assert_eq!(
+            basket.lines()[0].quantity,
+            Quantity::Pieces(2),
+            "a repeat scan is not a new line"
+        );
+        // The full basket can still be paid: its state and sale event fit the outbox's limits.
+        basket.handle(Input::Pay, &env());
+        let effects = basket.handle(outcome("dev1-1-p1", approved("T-1")), &env());
+        let sale = serde_json::to_vec(&events(&effects)[0].1).expect("serialises");
+        assert!(
+            sale.len() < crate::storage::outbox_store::MAX_EVENT_BYTES / 2,
+            "{} bytes",
+            sale.len()
+        );
+        let state = serde_json::to_vec(&basket).expect("serialises");
+        assert!(
+            2 * state.len() < crate::storage::outbox_store::MAX_STATE_BYTES,
+            "basket and its copy for a reprint: 2 × {} bytes",
+            state.len()
+        );
     }
 
     #[test]

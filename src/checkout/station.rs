@@ -24,11 +24,23 @@ use crate::catalog::Product;
 use crate::feedback::Signal;
 use crate::outbox::EventClass;
 
+/// Event kind: a terminal approved an attempt the basket had already given up (declined on a query, cancelled):
+/// money taken without a sale, for central to refund or book. Money class.
+pub const PAYMENT_ORPHANED: &str = "payment.orphaned";
+
 /// Event kind: the shopper pressed Help. Business class.
 pub const ASSIST_REQUESTED: &str = "assist.requested";
 
 /// Wrong PINs in a row that close the PIN prompt (and are recorded as a staff action).
 pub const MAX_PIN_TRIES: u8 = 3;
+
+/// After [`MAX_PIN_TRIES`] wrong PINs a badge opens nothing here for this long (badge scans again do not
+/// reset the count: guessing a 4-digit PIN three tries a scan would otherwise take minutes).
+pub const PIN_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A call for help nobody answered is dropped after this long without input (the shopper was helped in
+/// person, or left).
+pub const HELP_FOR: Duration = Duration::from_secs(5 * 60);
 
 /// Longest PIN accepted from the keypad.
 pub const MAX_PIN_DIGITS: usize = 8;
@@ -330,6 +342,9 @@ pub struct Station {
     staff_quiet: Duration,
     /// Time without a scan or key (for [`IDLE_NOTICE_FOR`]).
     idle_quiet: Duration,
+    /// Wrong PINs in a row per badge, and how long each locked badge stays locked.
+    pin_failures: std::collections::HashMap<String, u8>,
+    pin_locked: std::collections::HashMap<String, Duration>,
     directory: Vec<StaffMember>,
     help_requested: bool,
     notice: Option<Notice>,
@@ -344,6 +359,8 @@ impl Station {
             staff: StaffMode::Off,
             staff_quiet: Duration::ZERO,
             idle_quiet: Duration::ZERO,
+            pin_failures: std::collections::HashMap::new(),
+            pin_locked: std::collections::HashMap::new(),
             directory,
             help_requested: false,
             notice: None,
@@ -412,7 +429,17 @@ impl Station {
     /// After loading a persisted station at start: a payment that may have happened is queried first.
     pub fn resume(&mut self) -> Step {
         let effects = self.persisted.basket.resume();
-        self.apply(effects)
+        let mut step = self.apply(effects);
+        if matches!(self.basket().state(), State::Receipt { .. })
+            && self.persisted.receipt_print.is_none()
+            && self.last_sale().is_some()
+        {
+            // Stopped between the sale and the printer's verdict: the receipt may never have come out. Print it
+            // (at worst a second paper of the same sale, with the same number) rather than leave the shopper
+            // with neither paper nor the e-receipt code.
+            step.actions.push(Action::Print { reprint: false });
+        }
+        step
     }
 
     /// Handles one input.
@@ -433,6 +460,13 @@ impl Station {
             StationInput::Tick { elapsed } => {
                 let mut step = Step::default();
                 self.idle_quiet = self.idle_quiet.saturating_add(elapsed);
+                self.pin_locked.retain(|_, left| {
+                    *left = left.saturating_sub(elapsed);
+                    !left.is_zero()
+                });
+                if self.help_requested && self.idle_quiet >= HELP_FOR {
+                    self.help_requested = false;
+                }
                 if self.idle_quiet >= IDLE_NOTICE_FOR && matches!(self.basket().state(), State::Idle) {
                     self.notice = None;
                 }
@@ -461,18 +495,24 @@ impl Station {
                 step
             }
             StationInput::PaymentResult { attempt_id, outcome } => {
-                let effects = self
-                    .persisted
-                    .basket
-                    .handle(Input::PaymentResult { attempt_id, outcome }, env);
-                self.apply(effects)
+                let effects = self.persisted.basket.handle(
+                    Input::PaymentResult {
+                        attempt_id: attempt_id.clone(),
+                        outcome: outcome.clone(),
+                    },
+                    env,
+                );
+                self.settled(effects, &attempt_id, outcome)
             }
             StationInput::ReconcileResult { attempt_id, outcome } => {
-                let effects = self
-                    .persisted
-                    .basket
-                    .handle(Input::ReconcileResult { attempt_id, outcome }, env);
-                self.apply(effects)
+                let effects = self.persisted.basket.handle(
+                    Input::ReconcileResult {
+                        attempt_id: attempt_id.clone(),
+                        outcome: outcome.clone(),
+                    },
+                    env,
+                );
+                self.settled(effects, &attempt_id, outcome)
             }
             StationInput::Printed(result) => {
                 if !matches!(self.basket().state(), State::Receipt { .. }) || self.last_sale().is_none() {
@@ -486,6 +526,40 @@ impl Station {
                 }
             }
         }
+    }
+
+    /// The step for a terminal's answer. An approval the basket did not take (an attempt no longer current: the
+    /// basket was cancelled or paid again after the terminal said "declined" or went silent, then the charge
+    /// went through after all) is money taken without a sale: recorded as [`PAYMENT_ORPHANED`] for central to
+    /// refund or book, never dropped. A repeated approval of the sale just made is not.
+    fn settled(&mut self, effects: Vec<Effect>, attempt_id: &str, outcome: PaymentOutcome) -> Step {
+        let PaymentOutcome::Approved { reference } = outcome else {
+            return self.apply(effects);
+        };
+        if !effects.is_empty() || self.is_sold_attempt(attempt_id) {
+            return self.apply(effects);
+        }
+        Step {
+            events: vec![StationEvent {
+                kind: PAYMENT_ORPHANED,
+                class: EventClass::Money,
+                payload: json!({
+                    "attempt_id": attempt_id,
+                    "payment_reference": reference,
+                    "basket_id": attempt_id.rsplit_once("-p").map(|(basket, _)| basket),
+                }),
+            }],
+            persist: false,
+            actions: vec![Action::Signal(Signal::Invalid)],
+        }
+    }
+
+    /// Whether `attempt_id` is the attempt that paid the basket on screen or the last sale.
+    fn is_sold_attempt(&self, attempt_id: &str) -> bool {
+        let paid = |cart: &Cart| format!("{}-p{}", cart.id, cart.attempts) == attempt_id;
+        let on_receipt =
+            matches!(self.basket().state(), State::Receipt { .. }) && self.basket().cart().is_some_and(paid);
+        on_receipt || self.last_sale().is_some_and(|s| paid(&s.cart))
     }
 
     fn on_scan(&mut self, scanned: Scanned, env: &Env) -> Step {
@@ -520,7 +594,7 @@ impl Station {
         let refused = effects.iter().any(|e| {
             matches!(
                 e,
-                Effect::Message(Message::CannotAdd { .. } | Message::PaymentInProgress)
+                Effect::Message(Message::CannotAdd { .. } | Message::BasketFull { .. } | Message::PaymentInProgress)
             )
         });
         let mut step = self.apply(effects);
@@ -543,11 +617,16 @@ impl Station {
             self.notice = Some(Notice::UnknownBadge);
             return signal(Signal::Invalid);
         }
+        if self.pin_locked.contains_key(&id) {
+            self.notice = Some(Notice::UnknownBadge);
+            return signal(Signal::Invalid);
+        }
         self.notice = None;
+        let wrong = self.pin_failures.get(&id).copied().unwrap_or(0);
         self.staff = StaffMode::Pin {
             staff_id: id,
             entered: String::new(),
-            wrong: 0,
+            wrong,
         };
         signal(Signal::GoodRead)
     }
@@ -695,7 +774,9 @@ impl Station {
                     Key::Pay | Key::Enter => {
                         let target = match typed.parse::<usize>() {
                             Ok(n) if n >= 1 => n - 1,
-                            _ => line,
+                            // "0" is no line: the basket answers "no such line", nothing is removed.
+                            Ok(_) => usize::MAX,
+                            Err(_) => line,
                         };
                         self.notice = None;
                         let effects = self.persisted.basket.handle(
@@ -769,6 +850,7 @@ impl Station {
         if let Some(member) = member {
             // Staff arrived: the shopper's call is answered.
             self.help_requested = false;
+            self.pin_failures.remove(&staff_id);
             self.notice = None;
             self.staff = StaffMode::Menu {
                 staff_id: staff_id.clone(),
@@ -782,8 +864,11 @@ impl Station {
             };
         }
         let wrong = wrong + 1;
+        self.pin_failures.insert(staff_id.clone(), wrong);
         if wrong >= MAX_PIN_TRIES {
             self.notice = None;
+            self.pin_failures.remove(&staff_id);
+            self.pin_locked.insert(staff_id.clone(), PIN_LOCKOUT);
             return Step {
                 events: vec![staff_event(&staff_id, "pin_refused", self.basket())],
                 persist: false,
@@ -858,6 +943,15 @@ impl Station {
     /// Turns the basket's effects into a step: its events and persists become the one commit, the rest
     /// actions; a completed sale becomes the last sale (in the same commit).
     fn apply(&mut self, effects: Vec<Effect>) -> Step {
+        let step = self.apply_effects(effects);
+        if step.persist && matches!(self.basket().state(), State::Idle | State::Receipt { .. }) {
+            // The basket closed or sold: whoever called for help is done.
+            self.help_requested = false;
+        }
+        step
+    }
+
+    fn apply_effects(&mut self, effects: Vec<Effect>) -> Step {
         let mut step = Step::default();
         for effect in effects {
             match effect {
@@ -1270,9 +1364,10 @@ mod tests {
     fn a_basket_waiting_for_help_is_not_abandoned() {
         let mut st = station();
         run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Help)]);
+        // Longer than the 3 minutes of abandonment, shorter than the call for help lasts.
         let step = st.handle(
             StationInput::Tick {
-                elapsed: Duration::from_secs(3600),
+                elapsed: Duration::from_secs(240),
             },
             &env(),
         );
@@ -1289,6 +1384,126 @@ mod tests {
             &env(),
         );
         assert_eq!(kinds(&step), vec![super::super::basket::CHECKOUT_ABANDONED]);
+    }
+
+    #[test]
+    fn an_approval_that_comes_after_the_basket_gave_up_is_recorded_as_money_without_a_sale() {
+        let mut st = station();
+        run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
+        let approved = |attempt: &str| StationInput::PaymentResult {
+            attempt_id: attempt.into(),
+            outcome: PaymentOutcome::Approved {
+                reference: "T-LATE".into(),
+            },
+        };
+        // The terminal said "declined" to a query; the shopper pays again, and that attempt is approved.
+        st.handle(
+            StationInput::ReconcileResult {
+                attempt_id: "till-7-1-p1".into(),
+                outcome: PaymentOutcome::Declined,
+            },
+            &env(),
+        );
+        run(&mut st, [key(Key::Pay)]);
+        let sale = st.handle(approved("till-7-1-p2"), &env());
+        assert_eq!(kinds(&sale), vec![super::super::basket::SALE_COMPLETED]);
+        // The same approval again (the request's answer after the query's): nothing.
+        assert!(st.handle(approved("till-7-1-p2"), &env()).events.is_empty());
+        // The first attempt's charge went through after all: recorded, not dropped.
+        let late = st.handle(approved("till-7-1-p1"), &env());
+        assert_eq!(kinds(&late), vec![PAYMENT_ORPHANED]);
+        assert_eq!(late.events[0].class, EventClass::Money);
+        assert_eq!(late.events[0].payload["payment_reference"], "T-LATE");
+        assert_eq!(late.events[0].payload["basket_id"], "till-7-1");
+    }
+
+    #[test]
+    fn three_wrong_pins_lock_the_badge_for_a_while_even_if_scanned_again() {
+        let mut st = station();
+        for _ in 0..2 {
+            run(&mut st, [badge()]);
+            run(&mut st, type_pin("1111"));
+            st.handle(key(Key::Cancel), &env());
+        }
+        run(&mut st, [badge()]);
+        assert!(
+            matches!(st.staff(), StaffMode::Pin { wrong: 2, .. }),
+            "the count survives a new badge scan"
+        );
+        let refused = run(&mut st, type_pin("1111")).pop().expect("enter");
+        assert_eq!(refused.events[0].payload["action"], "pin_refused");
+        run(&mut st, [badge()]);
+        assert_eq!(st.staff(), &StaffMode::Off, "locked: no prompt");
+        assert_eq!(st.notice(), Some(&Notice::UnknownBadge));
+        st.handle(StationInput::Tick { elapsed: PIN_LOCKOUT }, &env());
+        run(&mut st, [badge()]);
+        run(&mut st, type_pin(PIN));
+        assert!(
+            matches!(st.staff(), StaffMode::Menu { .. }),
+            "open again after the lockout"
+        );
+    }
+
+    #[test]
+    fn help_ends_with_the_sale_or_after_a_while() {
+        let mut st = station();
+        run(
+            &mut st,
+            [scan_of(&product("A", 300, None)), key(Key::Help), key(Key::Pay)],
+        );
+        assert!(st.help_requested());
+        st.handle(
+            StationInput::PaymentResult {
+                attempt_id: "till-7-1-p1".into(),
+                outcome: PaymentOutcome::Approved { reference: "T".into() },
+            },
+            &env(),
+        );
+        assert!(
+            !st.help_requested(),
+            "the receipt screen is not hidden by an old call for help"
+        );
+        run(&mut st, [key(Key::Cancel), key(Key::Help)]);
+        assert!(st.help_requested());
+        st.handle(StationInput::Tick { elapsed: HELP_FOR }, &env());
+        assert!(!st.help_requested(), "an unanswered call expires");
+    }
+
+    #[test]
+    fn line_zero_removes_nothing() {
+        let mut st = station();
+        run(
+            &mut st,
+            [
+                scan_of(&product("A", 100, None)),
+                scan_of(&product("B", 200, None)),
+                badge(),
+            ],
+        );
+        run(&mut st, type_pin(PIN));
+        st.handle(key(Key::Digit(2)), &env());
+        st.handle(key(Key::Digit(0)), &env());
+        let step = st.handle(key(Key::Enter), &env());
+        assert!(step.events.is_empty());
+        assert_eq!(st.basket().lines().len(), 2);
+    }
+
+    #[test]
+    fn a_restart_on_the_receipt_screen_before_the_printer_answered_prints_the_receipt() {
+        let mut st = station();
+        run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
+        st.handle(
+            StationInput::PaymentResult {
+                attempt_id: "till-7-1-p1".into(),
+                outcome: PaymentOutcome::Approved { reference: "T".into() },
+            },
+            &env(),
+        );
+        let mut restarted = Station::new(st.persisted().clone(), Vec::new());
+        assert_eq!(restarted.resume().actions, vec![Action::Print { reprint: false }]);
+        st.handle(StationInput::Printed(PrintResult::Printed), &env());
+        let mut restarted = Station::new(st.persisted().clone(), Vec::new());
+        assert!(restarted.resume().actions.is_empty(), "printed: not again");
     }
 
     #[test]

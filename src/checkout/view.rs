@@ -154,7 +154,7 @@ fn notice(n: &StationNotice) -> Option<Notice> {
         StationNotice::Basket(m) => match m {
             Message::UnknownCode { code } => Notice::UnknownCode { code: code.clone() },
             Message::InvalidCode { reason } => Notice::InvalidCode { reason: *reason },
-            Message::CannotAdd { name, .. } => Notice::CannotAdd { name: name.clone() },
+            Message::CannotAdd { name, .. } | Message::BasketFull { name } => Notice::CannotAdd { name: name.clone() },
             Message::PaymentInProgress => Notice::PaymentInProgress,
             Message::EmptyBasket => Notice::EmptyBasket,
             Message::AgeCheckNeeded { min_age } => Notice::AgeCheckNeeded { min_age: *min_age },
