@@ -72,6 +72,12 @@ pub enum PrinterError {
         /// What the printer said (never `Ready` or `PaperLow`).
         status: PrinterStatus,
     },
+    /// The paper ran out while the receipt was printing: the shopper holds at most part of it.
+    #[error("printer {device}: ran out of paper while printing the receipt")]
+    RanOut {
+        /// The device path.
+        device: String,
+    },
     /// Writing the receipt failed: part of it may have been printed.
     #[error("printer {device}: writing the receipt failed: {source}")]
     Write {
@@ -340,7 +346,13 @@ impl Printer for SerialPrinter {
                 device: self.device(),
                 source,
             }
-        })
+        })?;
+        // Asked again once the bytes are out: a roll that ends mid-receipt leaves the shopper half a receipt,
+        // which must not count as printed (the screen then shows the e-receipt code).
+        if matches!(self.status(), PrinterStatus::PaperOut) {
+            return Err(PrinterError::RanOut { device: self.device() });
+        }
+        Ok(())
     }
 
     fn describe(&self) -> String {

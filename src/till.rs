@@ -26,6 +26,9 @@ use crate::payment::PaymentTerminal;
 use crate::printer::{Printer, PrinterError, PrinterStatus};
 use crate::storage::outbox_store::NewEvent;
 
+/// The longest a query to the terminal may take before it counts as "don't know".
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The outbox state key of the station.
 pub const STATE_KEY: &str = "checkout";
 
@@ -257,7 +260,11 @@ impl Till {
                     tracing::info!(attempt = %attempt_id, "payment queried");
                     let (terminal, tx) = (self.terminal.clone(), self.results.clone());
                     tokio::spawn(async move {
-                        let outcome = terminal.query(&attempt_id).await;
+                        // A terminal that does not answer a query within the time a payment may take is as good
+                        // as "don't know": the basket keeps reconciling and asks again later.
+                        let outcome = tokio::time::timeout(QUERY_TIMEOUT, terminal.query(&attempt_id))
+                            .await
+                            .unwrap_or(PaymentOutcome::Unknown);
                         tracing::info!(attempt = %attempt_id, ?outcome, "terminal answered the query");
                         let _ = tx.send(StationInput::ReconcileResult { attempt_id, outcome }).await;
                     });
@@ -312,10 +319,13 @@ impl Till {
             let mut printer = printer.lock().unwrap_or_else(|p| p.into_inner());
             let result = match printer.print(&bytes) {
                 Ok(()) => PrintResult::Printed,
-                Err(PrinterError::NotReady {
-                    status: PrinterStatus::PaperOut,
-                    ..
-                }) => {
+                Err(
+                    PrinterError::NotReady {
+                        status: PrinterStatus::PaperOut,
+                        ..
+                    }
+                    | PrinterError::RanOut { .. },
+                ) => {
                     tracing::warn!(printer = %printer.describe(), "receipt not printed: out of paper");
                     PrintResult::PaperOut
                 }

@@ -134,6 +134,20 @@ fn with_paper_a_receipt_arrives_byte_for_byte() {
 }
 
 #[test]
+fn a_roll_that_ends_mid_receipt_is_reported_so_the_shopper_gets_the_e_receipt() {
+    let (mut printer, link, _dir) = serial_printer();
+    let fake = FakePrinter::new();
+    point(&link, &fake.slave_path);
+    let bytes = receipt_bytes();
+    fake.set_runs_out_after(bytes.len() / 2);
+    let err = printer
+        .print(&bytes)
+        .expect_err("half a receipt is not a printed receipt");
+    assert!(matches!(err, PrinterError::RanOut { .. }), "{err}");
+    assert_eq!(printer.status(), PrinterStatus::PaperOut);
+}
+
+#[test]
 fn out_of_paper_the_receipt_is_refused_and_nothing_is_sent() {
     let (mut printer, link, _dir) = serial_printer();
     let fake = FakePrinter::new();

@@ -22,6 +22,8 @@ pub struct Shared {
     stop: AtomicBool,
     queries: AtomicUsize,
     received: Mutex<Vec<u8>>,
+    /// Once this many bytes have arrived the roll ends (0: never).
+    runs_out_after: AtomicUsize,
 }
 
 /// The master side of a pty pair playing an ESC/POS printer.
@@ -67,6 +69,11 @@ impl FakePrinter {
         printer.set_paper_out(paper_out);
         point(&link, &printer.slave_path);
         (printer, link, dir)
+    }
+
+    /// The roll ends once `bytes` bytes have been printed.
+    pub fn set_runs_out_after(&self, bytes: usize) {
+        self.shared.runs_out_after.store(bytes, Ordering::SeqCst);
     }
 
     /// Out of paper (`true`) or with paper.
@@ -146,11 +153,14 @@ fn serve(mut master: File, shared: &Shared) {
                         master.write_all(&[answer]).expect("answer status");
                     }
                 }
-                _ => shared
-                    .received
-                    .lock()
-                    .expect("not poisoned")
-                    .extend_from_slice(&pending),
+                _ => {
+                    let mut received = shared.received.lock().expect("not poisoned");
+                    received.extend_from_slice(&pending);
+                    let limit = shared.runs_out_after.load(Ordering::SeqCst);
+                    if limit != 0 && received.len() >= limit {
+                        shared.paper_out.store(true, Ordering::SeqCst);
+                    }
+                }
             }
             pending.clear();
         }
