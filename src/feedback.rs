@@ -581,28 +581,7 @@ mod tests {
         assert_eq!(pulses(&[(60, 80), (90, 0)], "beep", "beeps"), "2 beeps of 60/90 ms");
     }
 
-    /// Collects what a `fmt` subscriber at `level` writes while the returned guard lives (this thread only:
-    /// the current-thread test runtime polls spawned tasks here too).
-    fn capture_logs(level: tracing::Level) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("test lock").extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        (buf, tracing::subscriber::set_default(subscriber))
-    }
+    use crate::test_logs::capture_logs;
 
     #[tokio::test(start_paused = true)]
     async fn simulated_feedback_logs_each_signal_once_at_info_as_the_readme_promises() {

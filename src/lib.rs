@@ -43,5 +43,7 @@ pub mod status;
 pub mod status_led;
 pub mod storage;
 pub mod sync;
+#[cfg(test)]
+mod test_logs;
 pub mod till;
 pub mod ui;

@@ -898,27 +898,7 @@ mod tests {
         );
     }
 
-    /// Collects what a `fmt` subscriber at `level` writes while the guard lives (this thread only).
-    fn capture_logs(level: tracing::Level) -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("test lock").extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(level)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        (buf, tracing::subscriber::set_default(subscriber))
-    }
+    use crate::test_logs::capture_logs;
 
     #[tokio::test(start_paused = true)]
     async fn the_simulated_light_logs_each_change_of_state_once_at_info() {

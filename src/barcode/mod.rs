@@ -85,6 +85,29 @@ pub struct Scan {
     pub format: Format,
 }
 
+#[cfg(test)]
+impl Scan {
+    /// An EAN-13 product scan with an embedded price or weight (a variable-measure label) when given, for
+    /// tests of what comes after decoding.
+    pub(crate) fn for_test(price_cents: Option<i64>, weight_g: Option<u32>) -> Scan {
+        Scan {
+            symbology: None,
+            kind: if price_cents.is_some() || weight_g.is_some() {
+                Kind::VariableMeasure
+            } else {
+                Kind::Product
+            },
+            gtin: None,
+            ais: BTreeMap::new(),
+            item: None,
+            price_cents,
+            weight_g,
+            store_id: None,
+            format: Format::Ean13,
+        }
+    }
+}
+
 /// How a code's data was read. Serialises as its human name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Format {

@@ -1139,12 +1139,9 @@ fn quantity_json(q: Quantity) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use proptest::prelude::*;
 
     use super::*;
-    use crate::barcode::{Format, Kind};
     use crate::catalog::Unit;
 
     fn env() -> Env {
@@ -1170,21 +1167,7 @@ mod tests {
     }
 
     fn scan_with(price_cents: Option<i64>, weight_g: Option<u32>) -> Scan {
-        Scan {
-            symbology: None,
-            kind: if price_cents.is_some() || weight_g.is_some() {
-                Kind::VariableMeasure
-            } else {
-                Kind::Product
-            },
-            gtin: None,
-            ais: BTreeMap::new(),
-            item: None,
-            price_cents,
-            weight_g,
-            store_id: None,
-            format: Format::Ean13,
-        }
+        Scan::for_test(price_cents, weight_g)
     }
 
     fn scan(p: &Product) -> Input {

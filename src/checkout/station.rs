@@ -1017,10 +1017,7 @@ fn staff_event(staff_id: &str, action: &str, basket: &Basket) -> StationEvent {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::barcode::{Format, Kind};
 
     const PIN: &str = "2468";
 
@@ -1050,17 +1047,7 @@ mod tests {
     fn scan_of(p: &Product) -> StationInput {
         StationInput::Scan(Scanned::Product {
             product: Box::new(p.clone()),
-            scan: Box::new(Scan {
-                symbology: None,
-                kind: Kind::Product,
-                gtin: None,
-                ais: BTreeMap::new(),
-                item: None,
-                price_cents: None,
-                weight_g: None,
-                store_id: None,
-                format: Format::Ean13,
-            }),
+            scan: Box::new(Scan::for_test(None, None)),
         })
     }
 

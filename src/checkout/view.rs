@@ -174,10 +174,8 @@ fn notice(n: &StationNotice) -> Option<Notice> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::barcode::{Format, Kind, Scan};
+    use crate::barcode::Scan;
     use crate::catalog::Product;
     use crate::checkout::basket::{Env, PaymentOutcome};
     use crate::checkout::station::{pin_hash, Key, Scanned, StaffMember, StationInput};
@@ -206,17 +204,7 @@ mod tests {
         st.handle(
             StationInput::Scan(Scanned::Product {
                 product: Box::new(product),
-                scan: Box::new(Scan {
-                    symbology: None,
-                    kind: Kind::Product,
-                    gtin: None,
-                    ais: BTreeMap::new(),
-                    item: None,
-                    price_cents: None,
-                    weight_g: None,
-                    store_id: None,
-                    format: Format::Ean13,
-                }),
+                scan: Box::new(Scan::for_test(None, None)),
             }),
             &env(),
         );
