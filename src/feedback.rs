@@ -161,11 +161,23 @@ pub trait Output: Send {
     fn set(&mut self, on: bool);
 }
 
-/// A GPIO output line; a failing line is logged once, not on every switch.
-struct GpioOutput {
+/// A GPIO output line; a failing line is logged once, not on every switch. Also the status light's lamps.
+pub(crate) struct GpioOutput {
     line: OutputLine,
-    name: &'static str,
+    /// What it drives, for the log: `"feedback: led"`, `"status light: green"`.
+    name: String,
     failed: bool,
+}
+
+impl GpioOutput {
+    /// `line`, logged as `name`.
+    pub(crate) fn new(line: OutputLine, name: String) -> GpioOutput {
+        GpioOutput {
+            line,
+            name,
+            failed: false,
+        }
+    }
 }
 
 impl Output for GpioOutput {
@@ -173,20 +185,20 @@ impl Output for GpioOutput {
         match self.line.set(on) {
             Ok(()) => self.failed = false,
             Err(e) if !self.failed => {
-                tracing::warn!("feedback: {} line: {e}", self.name);
+                tracing::warn!("{} line: {e}", self.name);
                 self.failed = true;
             }
-            Err(e) => tracing::debug!("feedback: {} line: {e}", self.name),
+            Err(e) => tracing::debug!("{} line: {e}", self.name),
         }
     }
 }
 
-/// The simulated output: logs each switch at trace.
-struct LogOutput(&'static str);
+/// A simulated output: logs each switch at trace, as `"<name> on|off"`. Also the status light's lamps.
+pub(crate) struct LogOutput(pub(crate) String);
 
 impl Output for LogOutput {
     fn set(&mut self, on: bool) {
-        tracing::trace!("feedback: {} {}", self.0, if on { "on" } else { "off" });
+        tracing::trace!("{} {}", self.0, if on { "on" } else { "off" });
     }
 }
 
@@ -211,7 +223,10 @@ impl Feedback {
     pub fn spawn(cfg: &FeedbackConfig, cancel: CancellationToken) -> Result<Feedback, FeedbackError> {
         let (led, buzzer): (Box<dyn Output>, Box<dyn Output>) = match cfg.kind {
             FeedbackKind::Simulated => {
-                let (led, buzzer) = (Box::new(LogOutput("led")), Box::new(LogOutput("buzzer")));
+                let (led, buzzer) = (
+                    Box::new(LogOutput("feedback: led".into())),
+                    Box::new(LogOutput("feedback: buzzer".into())),
+                );
                 return Ok(Feedback::start(led, buzzer, Announce::Info, cancel));
             }
             FeedbackKind::Gpio => (
@@ -262,11 +277,7 @@ impl Feedback {
 fn open_line(pin: Option<&PinConfig>, name: &'static str) -> Result<Box<dyn Output>, FeedbackError> {
     let Some(pin) = pin else { return Ok(Box::new(Absent)) };
     let line = gpio::open_output(pin).map_err(|e| FeedbackError::Gpio(format!("{name}: {e}")))?;
-    Ok(Box::new(GpioOutput {
-        line,
-        name,
-        failed: false,
-    }))
+    Ok(Box::new(GpioOutput::new(line, format!("feedback: {name}"))))
 }
 
 /// At which level a signal is logged when it starts.

@@ -31,8 +31,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::PinConfig;
-use crate::feedback::Output;
-use crate::gpio::{self, GpioError, OutputLine};
+use crate::feedback::{GpioOutput, LogOutput, Output};
+use crate::gpio::{self, GpioError};
 
 /// What the station is doing, as its status light shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,35 +337,6 @@ impl Lamps {
     }
 }
 
-/// A lamp on a GPIO line; a failing line is logged once, not on every blink.
-struct GpioLamp {
-    line: OutputLine,
-    name: &'static str,
-    failed: bool,
-}
-
-impl Output for GpioLamp {
-    fn set(&mut self, on: bool) {
-        match self.line.set(on) {
-            Ok(()) => self.failed = false,
-            Err(e) if !self.failed => {
-                tracing::warn!("status light: {} lamp: {e}", self.name);
-                self.failed = true;
-            }
-            Err(e) => tracing::debug!("status light: {} lamp: {e}", self.name),
-        }
-    }
-}
-
-/// A simulated lamp: each switch at trace.
-struct LogLamp(&'static str);
-
-impl Output for LogLamp {
-    fn set(&mut self, on: bool) {
-        tracing::trace!("status light: {} {}", self.0, if on { "on" } else { "off" });
-    }
-}
-
 /// At which level a change of state is logged.
 #[derive(Debug, Clone, Copy)]
 enum Announce {
@@ -395,7 +366,7 @@ impl StatusLed {
         let (lamps, announce) = match cfg.kind {
             StatusLedKind::None => (Lamps::None, Announce::Debug),
             StatusLedKind::Simulated => {
-                let log = |l: Lamp| Box::new(LogLamp(l.name())) as Box<dyn Output>;
+                let log = |l: Lamp| Box::new(LogOutput(format!("status light: {}", l.name()))) as Box<dyn Output>;
                 let lamps = match layout {
                     Layout::Single(lamp) => Lamps::Single(lamp, log(lamp)),
                     // No lines named: show what the usual three-lamp tower would.
@@ -415,11 +386,10 @@ impl StatusLed {
                         lamp: lamp.name(),
                         source,
                     })?;
-                    opened[lamp as usize] = Some(Box::new(GpioLamp {
+                    opened[lamp as usize] = Some(Box::new(GpioOutput::new(
                         line,
-                        name: lamp.name(),
-                        failed: false,
-                    }));
+                        format!("status light: {} lamp", lamp.name()),
+                    )));
                 }
                 let lamps = match (layout, opened) {
                     (Layout::Single(lamp), mut opened) => match opened[lamp as usize].take() {
