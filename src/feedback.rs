@@ -371,59 +371,10 @@ async fn play(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
 
     use super::*;
 
-    /// Records (time since start, line, on) for every actual change of a line.
-    #[derive(Clone)]
-    struct Recorder {
-        t0: Instant,
-        log: Arc<Mutex<Vec<(u64, Line, bool)>>>,
-    }
-
-    struct RecOutput {
-        rec: Recorder,
-        line: Line,
-        on: bool,
-    }
-
-    impl Output for RecOutput {
-        fn set(&mut self, on: bool) {
-            if on != self.on {
-                self.on = on;
-                let ms = u64::try_from(self.rec.t0.elapsed().as_millis()).expect("short test");
-                self.rec.log.lock().expect("test lock").push((ms, self.line, on));
-            }
-        }
-    }
-
-    impl Recorder {
-        fn new() -> Recorder {
-            Recorder {
-                t0: Instant::now(),
-                log: Arc::default(),
-            }
-        }
-        fn output(&self, line: Line) -> Box<dyn Output> {
-            Box::new(RecOutput {
-                rec: self.clone(),
-                line,
-                on: false,
-            })
-        }
-        fn timeline(&self) -> Vec<(u64, Line, bool)> {
-            self.log.lock().expect("test lock").clone()
-        }
-        /// Whether a line's last recorded state is on.
-        fn is_on(&self, line: Line) -> bool {
-            self.timeline()
-                .iter()
-                .rev()
-                .find(|(_, l, _)| *l == line)
-                .is_some_and(|(_, _, on)| *on)
-        }
-    }
+    type Recorder = crate::test_logs::Recorder<Line>;
 
     fn start() -> (Feedback, Recorder, CancellationToken) {
         let rec = Recorder::new();

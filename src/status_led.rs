@@ -527,71 +527,25 @@ async fn show(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
 
     use super::*;
 
     use Lamp::{Amber, Green, Red};
 
-    /// Records (ms since start, lamp, on) for every actual change of a lamp.
-    #[derive(Clone)]
-    struct Recorder {
-        t0: Instant,
-        log: Arc<Mutex<Vec<(u64, Lamp, bool)>>>,
-    }
+    type Recorder = crate::test_logs::Recorder<Lamp>;
 
-    struct RecLamp {
-        rec: Recorder,
-        lamp: Lamp,
-        on: bool,
-    }
-
-    impl Output for RecLamp {
-        fn set(&mut self, on: bool) {
-            if on != self.on {
-                self.on = on;
-                let ms = u64::try_from(self.rec.t0.elapsed().as_millis()).expect("short test");
-                self.rec.log.lock().expect("test lock").push((ms, self.lamp, on));
-            }
+    /// The three-lamp tower, recorded.
+    fn tower(rec: &Recorder) -> Lamps {
+        Lamps::Tower {
+            green: rec.output(Green),
+            amber: rec.output(Amber),
+            red: rec.output(Red),
         }
     }
 
-    impl Recorder {
-        fn new() -> Recorder {
-            Recorder {
-                t0: Instant::now(),
-                log: Arc::default(),
-            }
-        }
-        fn lamp(&self, lamp: Lamp) -> Box<dyn Output> {
-            Box::new(RecLamp {
-                rec: self.clone(),
-                lamp,
-                on: false,
-            })
-        }
-        fn tower(&self) -> Lamps {
-            Lamps::Tower {
-                green: self.lamp(Green),
-                amber: self.lamp(Amber),
-                red: self.lamp(Red),
-            }
-        }
-        fn timeline(&self) -> Vec<(u64, Lamp, bool)> {
-            self.log.lock().expect("test lock").clone()
-        }
-        fn lit(&self) -> Vec<Lamp> {
-            Lamp::ALL
-                .into_iter()
-                .filter(|l| {
-                    self.timeline()
-                        .iter()
-                        .rev()
-                        .find(|(_, lamp, _)| lamp == l)
-                        .is_some_and(|(_, _, on)| *on)
-                })
-                .collect()
-        }
+    /// The lamps lit now.
+    fn lit(rec: &Recorder) -> Vec<Lamp> {
+        Lamp::ALL.into_iter().filter(|l| rec.is_on(*l)).collect()
     }
 
     /// Shows `state` alone on `lamps` for `ms` of virtual time, then shuts down; the recorded timeline.
@@ -607,7 +561,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tower_idle_is_green_steady() {
         let rec = Recorder::new();
-        let t = show_for(&rec, rec.tower(), StationLight::Idle, 5_000).await;
+        let t = show_for(&rec, tower(&rec), StationLight::Idle, 5_000).await;
         assert_eq!(
             t,
             vec![(0, Green, true), (5_000, Green, false)],
@@ -618,7 +572,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tower_busy_is_green_blinking_at_1_hz() {
         let rec = Recorder::new();
-        let t = show_for(&rec, rec.tower(), StationLight::Busy, 2_200).await;
+        let t = show_for(&rec, tower(&rec), StationLight::Busy, 2_200).await;
         let want = vec![
             (0, Green, true),
             (500, Green, false),
@@ -633,7 +587,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tower_needs_staff_is_amber_blinking_at_4_hz() {
         let rec = Recorder::new();
-        let t = show_for(&rec, rec.tower(), StationLight::NeedsStaff, 600).await;
+        let t = show_for(&rec, tower(&rec), StationLight::NeedsStaff, 600).await;
         let want = vec![
             (0, Amber, true),
             (125, Amber, false),
@@ -648,7 +602,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn tower_out_of_order_is_red_steady() {
         let rec = Recorder::new();
-        let t = show_for(&rec, rec.tower(), StationLight::OutOfOrder, 3_000).await;
+        let t = show_for(&rec, tower(&rec), StationLight::OutOfOrder, 3_000).await;
         assert_eq!(t, vec![(0, Red, true), (3_000, Red, false)]);
     }
 
@@ -657,7 +611,11 @@ mod tests {
         for lamp in Lamp::ALL {
             let rec = Recorder::new();
             let cancel = CancellationToken::new();
-            let led = StatusLed::spawn_with(Lamps::Single(lamp, rec.lamp(lamp)), StationLight::Idle, cancel.clone());
+            let led = StatusLed::spawn_with(
+                Lamps::Single(lamp, rec.output(lamp)),
+                StationLight::Idle,
+                cancel.clone(),
+            );
             tokio::time::sleep(Duration::from_millis(1_000)).await; // idle: steady
             led.set(StationLight::Busy); // t = 1000
             tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -683,14 +641,14 @@ mod tests {
     async fn a_change_of_state_switches_lamps_at_once_and_restarts_the_blink_lit() {
         let rec = Recorder::new();
         let cancel = CancellationToken::new();
-        let led = StatusLed::spawn_with(rec.tower(), StationLight::Busy, cancel.clone());
+        let led = StatusLed::spawn_with(tower(&rec), StationLight::Busy, cancel.clone());
         tokio::time::sleep(Duration::from_millis(700)).await; // green dark since 500
         led.set(StationLight::NeedsStaff);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(rec.lit(), vec![Amber], "green gives way to amber at once");
+        assert_eq!(lit(&rec), vec![Amber], "green gives way to amber at once");
         led.set(StationLight::Busy);
         tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(rec.lit(), vec![Green], "busy again starts lit, not mid-rhythm");
+        assert_eq!(lit(&rec), vec![Green], "busy again starts lit, not mid-rhythm");
         cancel.cancel();
         led.stopped().await;
     }
@@ -699,7 +657,7 @@ mod tests {
     async fn setting_the_same_state_again_keeps_the_blink_rhythm() {
         let rec = Recorder::new();
         let cancel = CancellationToken::new();
-        let led = StatusLed::spawn_with(rec.tower(), StationLight::Busy, cancel.clone());
+        let led = StatusLed::spawn_with(tower(&rec), StationLight::Busy, cancel.clone());
         for _ in 0..9 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             led.set(StationLight::Busy); // e.g. every scan of a busy basket
@@ -723,28 +681,28 @@ mod tests {
         for state in [StationLight::Idle, StationLight::NeedsStaff, StationLight::OutOfOrder] {
             let rec = Recorder::new();
             let cancel = CancellationToken::new();
-            let led = StatusLed::spawn_with(rec.tower(), state, cancel.clone());
+            let led = StatusLed::spawn_with(tower(&rec), state, cancel.clone());
             tokio::time::sleep(Duration::from_millis(10)).await;
-            assert_eq!(rec.lit().len(), 1, "precondition: {state:?} lights a lamp");
+            assert_eq!(lit(&rec).len(), 1, "precondition: {state:?} lights a lamp");
             cancel.cancel();
             tokio::time::timeout(Duration::from_secs(1), led.stopped())
                 .await
                 .expect("stops on cancel");
-            assert!(rec.lit().is_empty(), "{state:?} left lit: {:?}", rec.timeline());
+            assert!(lit(&rec).is_empty(), "{state:?} left lit: {:?}", rec.timeline());
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn dropping_every_handle_switches_the_light_off() {
         let rec = Recorder::new();
-        let led = StatusLed::spawn_with(rec.tower(), StationLight::Idle, CancellationToken::new());
+        let led = StatusLed::spawn_with(tower(&rec), StationLight::Idle, CancellationToken::new());
         tokio::time::sleep(Duration::from_millis(10)).await;
         let watcher = led.stopped.clone();
         drop(led);
         tokio::time::timeout(Duration::from_secs(1), watcher.cancelled())
             .await
             .expect("task stops");
-        assert!(rec.lit().is_empty());
+        assert!(lit(&rec).is_empty());
     }
 
     #[test]
