@@ -52,17 +52,10 @@ pub fn keypad_key(code: u16, value: i32) -> Option<Key> {
         return None;
     }
     use KeyCode as K;
+    if let Some(d) = crate::scanner::keymap::digit_key(KeyCode(code)) {
+        return Some(Key::Digit(d));
+    }
     let key = match KeyCode(code) {
-        K::KEY_KP0 | K::KEY_0 => Key::Digit(0),
-        K::KEY_KP1 | K::KEY_1 => Key::Digit(1),
-        K::KEY_KP2 | K::KEY_2 => Key::Digit(2),
-        K::KEY_KP3 | K::KEY_3 => Key::Digit(3),
-        K::KEY_KP4 | K::KEY_4 => Key::Digit(4),
-        K::KEY_KP5 | K::KEY_5 => Key::Digit(5),
-        K::KEY_KP6 | K::KEY_6 => Key::Digit(6),
-        K::KEY_KP7 | K::KEY_7 => Key::Digit(7),
-        K::KEY_KP8 | K::KEY_8 => Key::Digit(8),
-        K::KEY_KP9 | K::KEY_9 => Key::Digit(9),
         K::KEY_KPENTER | K::KEY_ENTER => Key::Enter,
         // Keypads with their own NumLock send Delete for the `.`/Del key when it is off.
         K::KEY_BACKSPACE | K::KEY_KPDOT | K::KEY_DELETE => Key::Clear,

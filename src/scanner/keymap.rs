@@ -125,6 +125,11 @@ impl KeyMapper {
     }
 }
 
+/// The digit on `key`, a keypad digit or one of the top row (what a PIN keypad sends, NumLock on or off).
+pub(crate) fn digit_key(key: KeyCode) -> Option<u8> {
+    keypad_digit(key).or_else(|| us_char(key, false).filter(u8::is_ascii_digit).map(|c| c - b'0'))
+}
+
 fn keypad_digit(key: KeyCode) -> Option<u8> {
     Some(match key {
         KeyCode::KEY_KP0 => 0,
