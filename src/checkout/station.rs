@@ -1051,6 +1051,16 @@ mod tests {
         })
     }
 
+    /// The terminal approved `attempt` with `reference`.
+    fn approved(attempt: &str, reference: &str) -> StationInput {
+        StationInput::PaymentResult {
+            attempt_id: attempt.into(),
+            outcome: PaymentOutcome::Approved {
+                reference: reference.into(),
+            },
+        }
+    }
+
     fn key(k: Key) -> StationInput {
         StationInput::Key(k)
     }
@@ -1099,15 +1109,7 @@ mod tests {
     fn a_paid_sale_commits_its_event_with_the_last_sale_and_then_prints() {
         let mut st = station();
         run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
-        let step = st.handle(
-            StationInput::PaymentResult {
-                attempt_id: "till-7-1-p1".into(),
-                outcome: PaymentOutcome::Approved {
-                    reference: "T-9".into(),
-                },
-            },
-            &env(),
-        );
+        let step = st.handle(approved("till-7-1-p1", "T-9"), &env());
         assert_eq!(kinds(&step), vec![super::super::basket::SALE_COMPLETED]);
         assert!(step.persist);
         assert_eq!(step.actions, vec![Action::Print { reprint: false }]);
@@ -1240,15 +1242,7 @@ mod tests {
         st.handle(key(Key::Cancel), &env());
 
         run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
-        run(
-            &mut st,
-            [StationInput::PaymentResult {
-                attempt_id: "till-7-1-p1".into(),
-                outcome: PaymentOutcome::Approved {
-                    reference: "T-1".into(),
-                },
-            }],
-        );
+        run(&mut st, [approved("till-7-1-p1", "T-1")]);
         run(&mut st, [key(Key::Cancel), badge()]);
         run(&mut st, type_pin(PIN));
         let step = st.handle(key(Key::Digit(4)), &env());
@@ -1266,15 +1260,7 @@ mod tests {
         assert_eq!(st.basket().lines().len(), 2, "the open basket goes on");
         let step = st.handle(key(Key::Pay), &env());
         assert!(attempt(&step).is_some(), "and can be paid");
-        st.handle(
-            StationInput::PaymentResult {
-                attempt_id: "till-7-1-p1".into(),
-                outcome: PaymentOutcome::Approved {
-                    reference: "T-1".into(),
-                },
-            },
-            &env(),
-        );
+        st.handle(approved("till-7-1-p1", "T-1"), &env());
         let step = st.handle(scan_of(&product("C", 100, None)), &env());
         assert_eq!(st.notice(), Some(&Notice::SalesPaused));
         assert!(!step.commits(), "nothing written");
@@ -1377,12 +1363,6 @@ mod tests {
     fn an_approval_that_comes_after_the_basket_gave_up_is_recorded_as_money_without_a_sale() {
         let mut st = station();
         run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
-        let approved = |attempt: &str| StationInput::PaymentResult {
-            attempt_id: attempt.into(),
-            outcome: PaymentOutcome::Approved {
-                reference: "T-LATE".into(),
-            },
-        };
         // The terminal said "declined" to a query; the shopper pays again, and that attempt is approved.
         st.handle(
             StationInput::ReconcileResult {
@@ -1392,12 +1372,12 @@ mod tests {
             &env(),
         );
         run(&mut st, [key(Key::Pay)]);
-        let sale = st.handle(approved("till-7-1-p2"), &env());
+        let sale = st.handle(approved("till-7-1-p2", "T-LATE"), &env());
         assert_eq!(kinds(&sale), vec![super::super::basket::SALE_COMPLETED]);
         // The same approval again (the request's answer after the query's): nothing.
-        assert!(st.handle(approved("till-7-1-p2"), &env()).events.is_empty());
+        assert!(st.handle(approved("till-7-1-p2", "T-LATE"), &env()).events.is_empty());
         // The first attempt's charge went through after all: recorded, not dropped.
-        let late = st.handle(approved("till-7-1-p1"), &env());
+        let late = st.handle(approved("till-7-1-p1", "T-LATE"), &env());
         assert_eq!(kinds(&late), vec![PAYMENT_ORPHANED]);
         assert_eq!(late.events[0].class, EventClass::Money);
         assert_eq!(late.events[0].payload["payment_reference"], "T-LATE");
@@ -1439,13 +1419,7 @@ mod tests {
             [scan_of(&product("A", 300, None)), key(Key::Help), key(Key::Pay)],
         );
         assert!(st.help_requested());
-        st.handle(
-            StationInput::PaymentResult {
-                attempt_id: "till-7-1-p1".into(),
-                outcome: PaymentOutcome::Approved { reference: "T".into() },
-            },
-            &env(),
-        );
+        st.handle(approved("till-7-1-p1", "T"), &env());
         assert!(
             !st.help_requested(),
             "the receipt screen is not hidden by an old call for help"
@@ -1479,13 +1453,7 @@ mod tests {
     fn a_restart_on_the_receipt_screen_before_the_printer_answered_prints_the_receipt() {
         let mut st = station();
         run(&mut st, [scan_of(&product("A", 300, None)), key(Key::Pay)]);
-        st.handle(
-            StationInput::PaymentResult {
-                attempt_id: "till-7-1-p1".into(),
-                outcome: PaymentOutcome::Approved { reference: "T".into() },
-            },
-            &env(),
-        );
+        st.handle(approved("till-7-1-p1", "T"), &env());
         let mut restarted = Station::new(st.persisted().clone(), Vec::new());
         assert_eq!(restarted.resume().actions, vec![Action::Print { reprint: false }]);
         st.handle(StationInput::Printed(PrintResult::Printed), &env());
