@@ -451,6 +451,12 @@ fn basket_list<D: DrawTarget<Color = Rgb565>>(
         }
         return Ok(());
     }
+    // Only the newest lines can be on screen: a line is at least one name row high, so no more than this many
+    // fit. Laying out the older ones (wrapping their names, formatting their discounts) was most of the cost
+    // of a scan with a long basket.
+    let most = (list.size.height / (2 * pad + name_h).max(1)) as usize + 2;
+    let hidden = lines.len().saturating_sub(most);
+    let lines = &lines[hidden..];
     let rows: Vec<Vec<SubRow>> = lines.iter().map(|l| sub_rows(lang, l)).collect();
     // A name may take two lines on the big panels, beside the amount (a third of the width at most).
     let wrap_name = |l: &CheckoutLine, max_lines: usize| {
@@ -471,8 +477,8 @@ fn basket_list<D: DrawTarget<Color = Rgb565>>(
     let height =
         |names: &[Vec<String>], i: usize| 2 * pad + name_h * names[i].len() as u32 + sub_h * rows[i].len() as u32;
     let mut heights: Vec<u32> = (0..lines.len()).map(|i| height(&name_lines, i)).collect();
-    let mut first = first_shown(&heights, list.size.height, more_h);
-    if first > 0 && fonts.name_lines > 1 {
+    let mut first = first_shown(&heights, list.size.height, more_h, hidden > 0);
+    if (hidden > 0 || first > 0) && fonts.name_lines > 1 {
         // The basket does not fit: older lines give up their second name line so more of them show; the
         // newest keeps its whole name.
         let newest = lines.len() - 1;
@@ -480,12 +486,12 @@ fn basket_list<D: DrawTarget<Color = Rgb565>>(
             name_lines[i] = wrap_name(l, 1);
         }
         heights = (0..lines.len()).map(|i| height(&name_lines, i)).collect();
-        first = first_shown(&heights, list.size.height, more_h);
+        first = first_shown(&heights, list.size.height, more_h, hidden > 0);
     }
     let mut y = list.top_left.y;
-    if first > 0 && y + more_h as i32 <= bottom {
+    if hidden + first > 0 && y + more_h as i32 <= bottom {
         let row = Rectangle::new(Point::new(x, y + (pad / 2) as i32), Size::new(w, sub_h));
-        let s = format!("^ {}", text::more_above(lang, first));
+        let s = format!("^ {}", text::more_above(lang, hidden + first));
         draw::fitted_line(target, &s, row, fonts.sub, palette::MUTED, Align::Center)?;
         y += more_h as i32;
         // A scrolled list sits on the total bar, so the newest line is always in the same place; the space a
@@ -562,9 +568,10 @@ fn basket_list<D: DrawTarget<Color = Rgb565>>(
 }
 
 /// The first of the basket lines (block `heights`, oldest first) that the list shows in `avail` pixels: as many
-/// of the newest as fit whole, leaving `more_h` for the "more lines above" row when some are left out. The
-/// newest line is always shown (cut at the bottom if it alone is taller than the list). 0 for an empty list.
-fn first_shown(heights: &[u32], avail: u32, more_h: u32) -> usize {
+/// of the newest as fit whole, leaving `more_h` for the "more lines above" row when some are left out
+/// (`hidden_before`: older lines not even in `heights` are). The newest line is always shown (cut at the bottom
+/// if it alone is taller than the list). 0 for an empty list.
+fn first_shown(heights: &[u32], avail: u32, more_h: u32, hidden_before: bool) -> usize {
     let fit_from = |avail: u32| {
         let mut used = 0u32;
         let mut first = heights.len();
@@ -575,7 +582,7 @@ fn first_shown(heights: &[u32], avail: u32, more_h: u32) -> usize {
         first
     };
     let mut first = fit_from(avail);
-    if first > 0 {
+    if first > 0 || hidden_before {
         first = fit_from(avail.saturating_sub(more_h));
     }
     first.min(heights.len().saturating_sub(1))
@@ -1326,12 +1333,14 @@ mod tests {
     #[test]
     fn the_newest_lines_are_shown_and_the_rest_counted_above() {
         // Ten lines of 20 px in 100 px: with the "more above" row (10 px), the newest four fit.
-        assert_eq!(first_shown(&[20; 10], 100, 10), 6);
+        assert_eq!(first_shown(&[20; 10], 100, 10, false), 6);
         // Everything fits: no row for "more above" is taken.
-        assert_eq!(first_shown(&[20; 5], 100, 10), 0);
+        assert_eq!(first_shown(&[20; 5], 100, 10, false), 0);
+        // The same five, with older lines left out before them: the "more above" row takes its place.
+        assert_eq!(first_shown(&[20; 5], 100, 10, true), 1);
         // A newest line taller than the list is still shown (cut), never skipped.
-        assert_eq!(first_shown(&[20, 500], 100, 10), 1);
-        assert_eq!(first_shown(&[], 100, 10), 0);
+        assert_eq!(first_shown(&[20, 500], 100, 10, false), 1);
+        assert_eq!(first_shown(&[], 100, 10, false), 0);
     }
 
     #[test]
